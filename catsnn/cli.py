@@ -1,0 +1,183 @@
+"""catsnn: the command line. Each subcommand is one named step of the flow.
+
+  train   conversion-aware training (or the float baseline); exports the model artifact
+  export  a training checkpoint -> the model artifact
+  info    describe a model artifact (and validate it)
+  eval    run a model on CIFAR test images with a backend; --check compares with the reference
+  data    download CIFAR-10 / CIFAR-100 into a folder
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def _load_model(path):
+    from catsnn.artifact import load_artifact
+    return load_artifact(path)
+
+
+def _data_args(p):
+    p.add_argument("--data", default=None,
+                   help="folder holding cifar-10-batches-py/ (default: $CATSNN_DATA)")
+    p.add_argument("--download", action="store_true",
+                   help="download the dataset into --data if it is not there")
+
+
+def _resolve_data(a, dataset):
+    from catsnn.data import download_cifar
+    if a.download:
+        if not a.data:
+            raise UserError("--download needs --data DIR to download into")
+        download_cifar(a.data, dataset)
+    return a.data
+
+
+def cmd_eval(a):
+    from catsnn.data import load_split
+    from catsnn.host.evaluate import BACKENDS, evaluate
+
+    art = _load_model(a.model)
+    dataset = a.dataset or art.meta.get("dataset", "cifar10")
+    split = load_split(_resolve_data(a, dataset), train=False, dataset=dataset)
+    if not 0 <= a.offset < len(split):
+        raise UserError(f"--offset {a.offset} outside the {len(split)} test images")
+    end = len(split) if a.limit is None else min(len(split), a.offset + a.limit)
+    if a.limit is not None and a.limit <= 0:
+        raise UserError("--limit must be positive")
+    if a.backend not in BACKENDS:
+        raise UserError(f"backend {a.backend!r} is not available")
+    r = evaluate(art, a.backend, split.images[a.offset:end], split.labels[a.offset:end],
+                 offset=a.offset, check=a.check, batch=a.batch, progress=not a.quiet)
+    r = {"model": str(a.model), "dataset": dataset, **r}
+    if a.json:
+        print(json.dumps(r))
+    else:
+        rows = [("model", f"{a.model} (T={art.T}, {len(art.layers)} layers)"),
+                ("backend", a.backend), ("images", f"{r['images']} (test offset {a.offset})"),
+                ("top-1", f"{100 * r['top1']:.2f} %"),
+                ("speed", f"{r['images_per_s']:.1f} images/s")]
+        if "sops_per_image" in r:
+            rows.append(("SOPs/image", f"{r['sops_per_image']:,.0f}"))
+        if a.check:
+            rows.append(("check", f"{r['mismatches']} of {r['images']} images differ from the "
+                                  f"reference" + (f"; first: {r['first_mismatch']}"
+                                                  if r["mismatches"] else " (bit-exact)")))
+        for k, v in rows:
+            print(f"{k:11s} {v}")
+    return 1 if a.check and r["mismatches"] else 0
+
+
+def cmd_info(a):
+    art = _load_model(a.model)
+    if a.json:
+        print(json.dumps({"name": art.name, "T": art.T, "frac_bits": art.frac_bits,
+                          "acc_bits": art.acc_bits, "firing": art.firing,
+                          "weights": art.num_weights, "weight_bits": 5 * art.num_weights,
+                          "layers": [{"kind": l.kind, "in": l.in_channels, "out": l.out_channels,
+                                      "k": l.k, "pool": l.pool, "fires": l.fires}
+                                     for l in art.layers], "meta": art.meta}))
+    else:
+        print(art.describe())
+    return 0
+
+
+def cmd_export(a):
+    import torch
+    from catsnn.training.export import export_model
+    from catsnn.training.net import CatNet
+    try:
+        ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+        form, state, args = ck["form"], ck["model"], ck["args"]
+    except FileNotFoundError:
+        raise UserError(f"{a.checkpoint}: no such checkpoint") from None
+    except Exception as e:
+        raise UserError(f"{a.checkpoint}: not a catsnn training checkpoint ({e})") from None
+    if form != "folded":
+        raise UserError(f"{a.checkpoint}: holds a {form!r} network; only a CAT network after "
+                        f"its quantised phase ('folded') can be exported")
+    ncls = state["fc.weight"].shape[0]
+    model = CatNet(args["arch"], "folded", args["T"], ncls)
+    model.load_state_dict(state)
+    path = export_model(model, a.out, classes=ck.get("classes", []),
+                        meta={"train_args": args, "dataset": args.get("dataset", "cifar10")})
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_data(a):
+    from catsnn.data import download_cifar
+    print(f"{a.dataset} ready in {download_cifar(a.data, a.dataset)}")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="catsnn", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("train", help="train a network (catsnn train --help)", add_help=False)
+
+    e = sub.add_parser("eval", help="evaluate a model artifact with a backend")
+    e.add_argument("model", type=Path)
+    e.add_argument("--backend", default="reference", choices=["ann", "reference"])
+    _data_args(e)
+    e.add_argument("--dataset", choices=["cifar10", "cifar100"], default=None,
+                   help="default: the dataset the model was trained on")
+    e.add_argument("--offset", type=int, default=0, help="first test image")
+    e.add_argument("--limit", type=int, default=None, help="number of test images (default all)")
+    e.add_argument("--check", action="store_true",
+                   help="compare with the reference model, every layer of every image")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--batch", type=int, default=250)
+    e.add_argument("--quiet", action="store_true", help="no progress lines")
+    e.set_defaults(func=cmd_eval)
+
+    i = sub.add_parser("info", help="describe and validate a model artifact")
+    i.add_argument("model", type=Path)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    x = sub.add_parser("export", help="export a training checkpoint to a model artifact")
+    x.add_argument("checkpoint", type=Path)
+    x.add_argument("--out", type=Path, required=True)
+    x.set_defaults(func=cmd_export)
+
+    d = sub.add_parser("data", help="download a CIFAR dataset")
+    d.add_argument("--data", required=True, help="folder to download into")
+    d.add_argument("--dataset", choices=["cifar10", "cifar100"], default="cifar10")
+    d.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "train":
+        from catsnn.training.train import main as train_main
+        return _guard(lambda: train_main(argv[1:]))
+    a = build_parser().parse_args(argv)
+    return _guard(lambda: a.func(a))
+
+
+def _guard(fn):
+    """Known bad input -> one line on stderr and exit status 2, never a traceback."""
+    from catsnn.artifact import ArtifactError
+    from catsnn.data import DataError
+    try:
+        return fn()
+    except (UserError, ArtifactError, DataError) as e:
+        print(f"catsnn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("catsnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

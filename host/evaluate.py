@@ -1,0 +1,147 @@
+"""`catsnn eval`: one evaluation command for every backend, with a bit-exact check.
+
+A backend turns a batch of uint8 images into a ``BackendOutput``: every firing layer's spike
+times (uint8, after pooling) and the last layer's potentials (int64, units of 2^-F). ``--check``
+runs the reference model on the same images and compares every layer, image by image.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from catsnn.artifact import ModelArtifact
+from catsnn.numerics import spike_time_from_value
+from catsnn.reference.snn import ReferenceSNN
+
+
+@dataclass
+class BackendOutput:
+    spike_times: list                 # per firing layer, uint8 (N, C, H, W)
+    potentials: torch.Tensor          # int64 (N, classes)
+    sops: torch.Tensor | None = None  # int64 (N, layers), where the backend counts them
+    notes: list = field(default_factory=list)  # per-batch remarks that make images mismatch
+    bad_images: torch.Tensor | None = None     # bool (N,): images the backend itself flags
+
+    @property
+    def predictions(self):
+        return self.potentials.argmax(1)
+
+
+class ReferenceBackend:
+    name = "reference"
+
+    def __init__(self, art: ModelArtifact):
+        self.snn = ReferenceSNN(art)
+
+    def run(self, pixels):
+        r = self.snn.run(pixels)
+        return BackendOutput(r.spike_times, r.potentials, r.sops)
+
+
+class AnnBackend:
+    """The CAT-trained network in PyTorch, exact mode: float64, weights from the artifact."""
+    name = "ann"
+
+    def __init__(self, art: ModelArtifact):
+        from catsnn.training.export import ann_from_artifact
+        self.art = art
+        self.net = ann_from_artifact(art, torch.float64)
+
+    @torch.no_grad()
+    def run(self, pixels):
+        logits, acts = self.net(pixels.double() / 256.0, return_potentials_per_layer=True)
+        times = [spike_time_from_value(a, self.art.T).to(torch.uint8) for a in acts]
+        scaled = logits * 2.0 ** self.art.frac_bits
+        rounded = scaled.round()
+        bad = (scaled != rounded).any(1)  # a potential off the 2^-F grid cannot equal the SNN
+        out = BackendOutput(times, rounded.to(torch.int64), bad_images=bad)
+        if bad.any():
+            out.notes.append(f"{int(bad.sum())} images with potentials off the 2^-F grid")
+        return out
+
+
+BACKENDS = {"reference": ReferenceBackend, "ann": AnnBackend}
+
+
+def first_difference(a: torch.Tensor, b: torch.Tensor):
+    """(index tuple, expected, got) of the first differing element."""
+    idx = (a != b).nonzero()[0].tolist()
+    return idx, a[tuple(idx)].item(), b[tuple(idx)].item()
+
+
+def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, offset: int):
+    """Per-image mismatch mask and a description of the first mismatch (or None)."""
+    n = expected.potentials.shape[0]
+    bad = torch.zeros(n, dtype=torch.bool)
+    first = None
+    if got.bad_images is not None:
+        bad |= got.bad_images
+    layers = [*zip(expected.spike_times, got.spike_times), (expected.potentials, got.potentials)]
+    for li, (e, g) in enumerate(layers):
+        if e.shape != g.shape:
+            bad[:] = True
+            first = first or f"layer {li}: shape {tuple(g.shape)}, expected {tuple(e.shape)}"
+            continue
+        diff = (e.to(torch.int64) != g.to(torch.int64)).flatten(1).any(1)
+        bad |= diff
+    if bad.any():
+        img = int(bad.nonzero()[0])
+        for li, (e, g) in enumerate(layers):
+            if e.shape == g.shape and not torch.equal(e[img].to(torch.int64), g[img].to(torch.int64)):
+                (idx, want, have) = first_difference(e[img].to(torch.int64), g[img].to(torch.int64))
+                what = "potential" if li == len(layers) - 1 else "spike time"
+                where = (f"class {idx[0]}" if li == len(layers) - 1 else
+                         f"channel {idx[0]} position ({idx[1]}, {idx[2]})" if len(idx) == 3 else
+                         f"neuron {idx[0]}")
+                first = (f"image {offset + img}: layer {li} {what}, {where}: expected {want}, "
+                         f"got {have}")
+                break
+        if first is None:
+            first = f"image {offset + img}: " + "; ".join(got.notes)
+    return bad, first
+
+
+def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: torch.Tensor,
+             offset: int = 0, check: bool = False, batch: int = 250, progress=True) -> dict:
+    be = BACKENDS[backend](art)
+    ref = ReferenceBackend(art) if check else None
+    n = len(labels)
+    correct, mismatches, first, seconds = 0, 0, None, 0.0
+    sops_total, have_sops = 0, True
+    tty = sys.stderr.isatty()
+    last_print = 0.0
+    for i in range(0, n, batch):
+        x, y = images[i:i + batch], labels[i:i + batch]
+        t0 = time.perf_counter()
+        out = be.run(x)
+        seconds += time.perf_counter() - t0
+        correct += int((out.predictions == y).sum())
+        if out.sops is None:
+            have_sops = False
+        else:
+            sops_total += int(out.sops.sum())
+        if ref is not None:
+            bad, desc = compare(ref.run(x), out, art, offset + i)
+            mismatches += int(bad.sum())
+            first = first or desc
+        done = min(n, i + batch)
+        now = time.perf_counter()
+        if progress and (tty or now - last_print > 10 or done == n):
+            msg = (f"[eval {backend}] {done}/{n} images  top-1 {correct / done:.4f}  "
+                   f"{done / max(seconds, 1e-9):.0f} img/s"
+                   + (f"  mismatches {mismatches}" if check else ""))
+            print(("\r" if tty else "") + msg, end="" if tty and done < n else "\n",
+                  file=sys.stderr, flush=True)
+            last_print = now
+    result = {"backend": backend, "images": n, "offset": offset, "correct": correct,
+              "top1": correct / n if n else 0.0,
+              "images_per_s": n / seconds if seconds else 0.0}
+    if have_sops and n:
+        result["sops_per_image"] = sops_total / n
+    if check:
+        result["mismatches"] = mismatches
+        result["first_mismatch"] = first
+    return result

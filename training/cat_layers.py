@@ -1,0 +1,60 @@
+"""Differentiable (straight-through) versions of the log-TTFS neuron and the 5-bit log weights.
+
+Forward passes use the exact definitions of catsnn.numerics, so the trained ANN *is* the SNN;
+backward passes use straight-through estimators.
+"""
+from __future__ import annotations
+
+import torch
+
+from catsnn.numerics import (NO_SPIKE, quantize_weight_codes, spike_time_from_value,
+                             spike_value, weight_exponent_offset, weight_values)
+
+
+def _leading_one_value(x: torch.Tensor, T: int) -> torch.Tensor:
+    """2^floor(log2 x) clipped to [2^-(T-1), 1], 0 below 2^-(T-1): the log-TTFS spike value.
+
+    Clearing the mantissa bits of an IEEE float keeps its leading one: that is 2^floor(log2 x)
+    for any positive normal x, exactly (it equals spike_value(spike_time_from_value(x, T)), which
+    the tests check), and far cheaper than log2/pow on every activation.
+    """
+    if x.dtype == torch.float32:
+        lead = (x.view(torch.int32) & -8388608).view(torch.float32)  # 0xFF800000
+    elif x.dtype == torch.float64:
+        lead = (x.view(torch.int64) & -4503599627370496).view(torch.float64)  # 0xFFF0...
+    else:
+        return spike_value(spike_time_from_value(x, T), dtype=x.dtype)
+    lead = lead.clamp(max=1.0)
+    return torch.where(x >= 2.0 ** -(T - 1), lead, torch.zeros_like(lead))
+
+
+class _LogTTFS(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, T):
+        ctx.save_for_backward((x > 0) & (x < 1))
+        return _leading_one_value(x, T)
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return g * mask, None
+
+
+def log_ttfs_activation(x: torch.Tensor, T: int) -> torch.Tensor:
+    """Value of the spike time the neuron fires at: 2^-t, 0 if it does not fire within T steps.
+
+    Backward: gradient 1 where 0 < x < 1 (a clipped-ReLU straight-through estimator).
+    """
+    if not x.requires_grad:
+        return _leading_one_value(x, T)
+    return _LogTTFS.apply(x, T)
+
+
+def log5_quantize(w: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Weights -> nearest 5-bit logarithmic weights (per-layer offset k), straight-through grad."""
+    k = weight_exponent_offset(w)
+    q = weight_values(quantize_weight_codes(w, k), k, dtype=w.dtype)
+    return w + (q - w).detach(), k
+
+
+__all__ = ["log_ttfs_activation", "log5_quantize", "NO_SPIKE"]

@@ -1,0 +1,93 @@
+"""VGG-style CIFAR networks in the three forms the flow uses.
+
+* ``relu``: conv -> BN -> ReLU, the plain float baseline;
+* ``cat_bn``: conv -> BN -> log-TTFS activation (CAT phase 1, float weights);
+* ``folded``: conv with BN folded into weight and bias -> log-TTFS activation, weights through the
+  5-bit log quantiser (CAT phase 2 and, in float64 with weights from the artifact, the exact ANN).
+
+Every conv is 3x3, stride 1, padding 1; 'P' after a conv fuses 2x2 max pooling into it. The last
+layer is a fully connected layer on the NCHW-flattened feature map; it does not fire.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fn
+
+from catsnn.training.cat_layers import log5_quantize, log_ttfs_activation
+
+ARCHS = {
+    # 307,040 weights = 1,535,200 bits at 5 bits (<= 1.5 Mibit = 1,572,864 bits)
+    "compact": [32, 32, "P", 64, 64, "P", 128, 128, "P"],
+    # The CIFAR VGG-16 of the paper: 13 conv3x3 with BN and max pooling, then one FC layer.
+    "vgg16": [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P",
+              512, 512, 512, "P"],
+}
+
+
+def conv_layers(arch):
+    """[(in_ch, out_ch, pool)] for the conv layers of an architecture (a name of ARCHS or a
+    spec list such as [32, "P", 64])."""
+    spec, layers, cin = (ARCHS[arch] if isinstance(arch, str) else arch), [], 3
+    for i, item in enumerate(spec):
+        if item == "P":
+            continue
+        pool = i + 1 < len(spec) and spec[i + 1] == "P"
+        layers.append((cin, item, pool))
+        cin = item
+    return layers
+
+
+def fc_in_features(arch, size: int = 32) -> int:
+    layers = conv_layers(arch)
+    side = size >> sum(p for _, _, p in layers)
+    return layers[-1][1] * side * side
+
+
+class CatNet(nn.Module):
+    def __init__(self, arch="compact", form: str = "cat_bn", T: int = 8,
+                 num_classes: int = 10):
+        super().__init__()
+        assert form in ("relu", "cat_bn", "folded"), form
+        self.arch, self.form, self.T, self.num_classes = arch, form, T, num_classes
+        self.quantize_weights = form == "folded"
+        self.pools = [p for _, _, p in conv_layers(arch)]
+        folded = form == "folded"
+        self.convs = nn.ModuleList(nn.Conv2d(ci, co, 3, padding=1, bias=folded)
+                                   for ci, co, _ in conv_layers(arch))
+        self.bns = nn.ModuleList() if folded else nn.ModuleList(
+            nn.BatchNorm2d(co) for _, co, _ in conv_layers(arch))
+        self.fc = nn.Linear(fc_in_features(arch), num_classes)
+
+    def weight(self, layer: nn.Module) -> torch.Tensor:
+        return log5_quantize(layer.weight)[0] if self.quantize_weights else layer.weight
+
+    def act(self, x: torch.Tensor) -> torch.Tensor:
+        return Fn.relu(x) if self.form == "relu" else log_ttfs_activation(x, self.T)
+
+    def forward(self, x: torch.Tensor, return_potentials_per_layer: bool = False):
+        """x: pixels as values p/256. Returns logits (the last layer's potentials) and, when
+        asked, the list of every conv layer's (pooled) activation values."""
+        acts = []
+        for i, conv in enumerate(self.convs):
+            x = Fn.conv2d(x, self.weight(conv), conv.bias, padding=1)
+            if self.bns:
+                x = self.bns[i](x)
+            x = self.act(x)
+            if self.pools[i]:
+                x = Fn.max_pool2d(x, 2)
+            acts.append(x)
+        x = Fn.linear(x.flatten(1), self.weight(self.fc), self.fc.bias)
+        return (x, acts) if return_potentials_per_layer else x
+
+    @torch.no_grad()
+    def folded(self) -> "CatNet":
+        """A ``folded`` copy: BN (running statistics) folded into each conv's weight and bias."""
+        assert self.form == "cat_bn", "only a CAT network with BN is folded"
+        out = CatNet(self.arch, "folded", self.T, self.num_classes)
+        for conv, bn, dst in zip(self.convs, self.bns, out.convs):
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            dst.weight.copy_(conv.weight * s[:, None, None, None])
+            dst.bias.copy_(bn.bias - bn.running_mean * s)
+        out.fc.load_state_dict(self.fc.state_dict())
+        return out

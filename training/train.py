@@ -1,0 +1,250 @@
+"""Conversion-aware training (CAT) of a log-TTFS CIFAR network, and its float ReLU baseline.
+
+One readable file. CAT runs in two phases (see docs/training.md for why):
+
+1. ``cat_bn``: conv -> BatchNorm -> log-TTFS activation, float weights, one-cycle schedule.
+2. ``folded``: BatchNorm folded into the convs, weights through the 5-bit log quantiser
+   (straight-through), cosine decay. This network is exactly the SNN the artifact describes.
+
+``--mode float`` trains the same network as conv -> BN -> ReLU for the same number of epochs.
+Checkpoints (``last.pt``) are written every epoch; ``--resume`` continues from one. A log
+(``train.log``, ``history.jsonl``) is written next to them. At the end a CAT run exports the
+model artifact (``model.catsnn``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as Fn
+
+from catsnn.data import load_split
+from catsnn.training.net import ARCHS, CatNet
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="catsnn train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", choices=sorted(ARCHS), default="compact")
+    p.add_argument("--mode", choices=["cat", "float"], default="cat")
+    p.add_argument("--dataset", choices=["cifar10", "cifar100"], default="cifar10")
+    p.add_argument("--data", default=None, help="dataset folder (default: $CATSNN_DATA)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, log, artifact")
+    p.add_argument("--T", type=int, default=8, help="time window (steps) per layer, 4..16")
+    p.add_argument("--epochs", type=int, default=20, help="phase 1 (float weights) epochs")
+    p.add_argument("--quant-epochs", type=int, default=10,
+                   help="phase 2 (folded, 5-bit log weights) epochs; the float baseline trains "
+                        "epochs + quant-epochs epochs")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate of phase 1")
+    p.add_argument("--quant-lr", type=float, default=0.01, help="initial learning rate of phase 2")
+    p.add_argument("--wd", type=float, default=5e-4)
+    p.add_argument("--quant-wd", type=float, default=5e-5)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--eval-every", type=int, default=5, help="test-set evaluation every N epochs")
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="stop each phase after this many steps (smoke tests); 0 = full epochs")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    a = p.parse_args(argv)
+    if not 4 <= a.T <= 16:
+        p.error("--T must be in 4..16")
+    return a
+
+
+class Logger:
+    def __init__(self, out: Path):
+        self.text = open(out / "train.log", "a")
+        self.hist = open(out / "history.jsonl", "a")
+        self.tty = sys.stderr.isatty()
+
+    def line(self, msg: str):
+        print(msg, file=sys.stderr, flush=True)
+        self.text.write(msg + "\n")
+        self.text.flush()
+
+    def progress(self, msg: str):
+        if self.tty:
+            print("\r" + msg, end="", file=sys.stderr, flush=True)
+
+    def record(self, **kw):
+        self.hist.write(json.dumps(kw) + "\n")
+        self.hist.flush()
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop (zero padding 4) and horizontal flip, on a uint8 batch, vectorised."""
+    n = x.shape[0]
+    padded = Fn.pad(x, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (n,), generator=gen)
+    dy = torch.randint(0, 9, (n,), generator=gen)
+    idx = torch.arange(32)
+    cols = (dx[:, None] + idx[None, :])[:, None, None, :].expand(n, 3, 32, 32)
+    # gather rows then columns (two gathers keep it simple and exact)
+    out = padded.gather(2, (dy[:, None] + idx[None, :])[:, None, :, None].expand(n, 3, 32, 40))
+    out = out.gather(3, cols)
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def to_input(x_uint8: torch.Tensor, device) -> torch.Tensor:
+    """Pixels p -> the fixed-point values p * 2^-8 the first layer sees."""
+    return (x_uint8.to(device).float() / 256.0).contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def evaluate(model, split, device, batch=500) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(split), batch):
+        logits = model(to_input(split.images[i:i + batch], device))
+        correct += (logits.argmax(1).cpu() == split.labels[i:i + batch]).sum().item()
+    return correct / len(split)
+
+
+def lr_at(phase: str, step: int, total: int, a) -> float:
+    if phase == "folded":  # cosine decay from quant-lr
+        return a.quant_lr * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
+    warm = 0.2 * total  # one-cycle: linear up for 20 %, linear down to 0
+    return a.lr * (step / warm if step < warm else max(0.0, (total - step) / (total - warm)))
+
+
+def make_optimizer(model, phase, a):
+    wd = a.quant_wd if phase == "folded" else a.wd
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    return torch.optim.SGD([{"params": decay, "weight_decay": wd},
+                            {"params": no_decay, "weight_decay": 0.0}],
+                           lr=0.0, momentum=0.9, nesterov=True)
+
+
+def phases(a):
+    if a.mode == "float":
+        return [("relu", a.epochs + a.quant_epochs)]
+    return [("cat_bn", a.epochs), ("folded", a.quant_epochs)]
+
+
+def save(path: Path, **state):
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # never leave a half-written checkpoint behind
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    log = Logger(out)
+    device = torch.device(a.device)
+    train, test = load_split(a.data, True, a.dataset), load_split(a.data, False, a.dataset)
+    num_classes = len(train.classes) or int(train.labels.max()) + 1
+    torch.manual_seed(a.seed)
+    gen = torch.Generator().manual_seed(a.seed)
+
+    plan = phases(a)
+    start_phase, start_epoch, model, opt_state = 0, 0, None, None
+    if a.resume and (out / "last.pt").exists():
+        ck = torch.load(out / "last.pt", weights_only=False)
+        start_phase, start_epoch = ck["phase_index"], ck["epoch"]
+        model = CatNet(a.arch, ck["form"], a.T, num_classes)
+        model.load_state_dict(ck["model"])
+        opt_state = ck["optimizer"]
+        gen.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])
+        log.line(f"resumed from {out / 'last.pt'}: phase {ck['form']} epoch {start_epoch}")
+    else:
+        model = CatNet(a.arch, plan[0][0], a.T, num_classes)
+        log.line(f"catsnn train {json.dumps(vars(a))}")
+    nweights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight")
+                   and p.ndim > 1)
+    log.line(f"{a.arch}: {nweights:,} weights = {nweights * 5:,} bits at 5 bits; "
+             f"train {len(train)} test {len(test)} images; device {device}, "
+             f"{torch.get_num_threads()} threads")
+
+    steps_per_epoch = len(train) // a.batch
+    for pi in range(start_phase, len(plan)):
+        form, epochs = plan[pi]
+        if model.form != form:  # entering phase 2: fold BatchNorm into the convs
+            model = model.folded()
+            log.line(f"phase 2: BatchNorm folded, 5-bit log weights; test top-1 right after "
+                     f"folding+quantising: {evaluate(model.to(device), test, device):.4f}")
+        model = model.to(device).to(memory_format=torch.channels_last)
+        opt = make_optimizer(model, form, a)
+        if opt_state is not None:
+            opt.load_state_dict(opt_state)
+            opt_state = None
+        total = epochs * steps_per_epoch
+        first_epoch = start_epoch if pi == start_phase else 0
+        for epoch in range(first_epoch, epochs):
+            model.train()
+            perm = torch.randperm(len(train), generator=gen)
+            t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+            for s in range(steps_per_epoch):
+                if a.max_steps and s >= a.max_steps:
+                    break
+                step = epoch * steps_per_epoch + s
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(form, step, total, a)
+                idx = perm[s * a.batch:(s + 1) * a.batch]
+                x = to_input(augment(train.images[idx], gen), device)
+                y = train.labels[idx].to(device)
+                logits = model(x)
+                loss = Fn.cross_entropy(logits, y, label_smoothing=a.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                seen += len(idx)
+                loss_sum += loss.item() * len(idx)
+                correct += (logits.argmax(1) == y).sum().item()
+                if s % 10 == 0 or s == steps_per_epoch - 1:
+                    el = time.time() - t0
+                    log.progress(f"[{form} {epoch + 1}/{epochs}] {s + 1}/{steps_per_epoch} "
+                                 f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f} "
+                                 f"{seen / el:.0f} img/s")
+            if log.tty:
+                print(file=sys.stderr)
+            el = time.time() - t0
+            rec = dict(phase=form, epoch=epoch + 1, train_loss=loss_sum / seen,
+                       train_acc=correct / seen, seconds=round(el, 1),
+                       lr=opt.param_groups[0]["lr"])
+            if (epoch + 1) % a.eval_every == 0 or epoch + 1 == epochs:
+                rec["test_acc"] = evaluate(model, test, device)
+            log.record(**rec)
+            log.line(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in rec.items()))
+            save(out / "last.pt", form=form, phase_index=pi, epoch=epoch + 1,
+                 model=model.state_dict(), optimizer=opt.state_dict(), args=vars(a),
+                 generator=gen.get_state(), torch_rng=torch.get_rng_state())
+        # the next phase starts at epoch 0 with a fresh optimizer; a copy of the phase's end
+        # (OUT/<phase>-end.pt) lets a later phase be rerun with other settings
+        for name in ("last.pt", f"{form}-end.pt"):
+            save(out / name, form=form, phase_index=pi + 1, epoch=0,
+                 model=model.state_dict(), optimizer=None, args=vars(a),
+                 generator=gen.get_state(), torch_rng=torch.get_rng_state())
+        start_epoch = 0
+
+    model = model.cpu()
+    save(out / "final.pt", form=model.form, model=model.state_dict(), args=vars(a),
+         classes=train.classes)
+    log.line(f"final test top-1 ({model.form}, float32): {evaluate(model, test, 'cpu'):.4f}")
+    if a.mode == "cat":
+        from catsnn.training.export import export_model
+        path = export_model(model, out / "model.catsnn", classes=train.classes,
+                            meta={"train_args": vars(a), "dataset": a.dataset})
+        log.line(f"exported {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
