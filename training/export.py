@@ -22,7 +22,7 @@ def artifact_from_model(model: CatNet, classes=(), meta=None, name="") -> ModelA
     params = [(m.weight.detach().cpu(), m.bias.detach().cpu()) for m in [*model.convs, model.fc]]
     ks = [weight_exponent_offset(w) for w, _ in params]
     F = required_frac_bits(model.T, ks[0], ks[1:])
-    layers, h = [], 32
+    layers, h = [], model.input_size
     for i, ((w, b), k) in enumerate(zip(params, ks)):
         codes = quantize_weight_codes(w, k)
         bias = torch.round(b.double() * 2.0 ** F).to(torch.int64)
@@ -34,6 +34,7 @@ def artifact_from_model(model: CatNet, classes=(), meta=None, name="") -> ModelA
         else:
             layers.append(Layer("fc", w.shape[1], w.shape[0], 1, 1, False, False, k, codes, bias))
     art = ModelArtifact(T=model.T, frac_bits=F, acc_bits=0, layers=layers,
+                        input_shape=(3, model.input_size, model.input_size),
                         classes=list(classes), name=name, meta=dict(meta or {}))
     art.acc_bits = required_acc_bits(art)
     return art
@@ -55,7 +56,8 @@ def ann_from_artifact(art: ModelArtifact, dtype=torch.float64) -> CatNet:
     """The CAT network with the artifact's exact weights and biases (float64: every product
     and partial sum is a multiple of 2^-F well below 2^53, so the float ANN computes the same
     numbers as the integer SNN)."""
-    net = CatNet(arch_spec(art), "folded", art.T, art.layers[-1].out_channels).to(dtype)
+    net = CatNet(arch_spec(art), "folded", art.T, art.layers[-1].out_channels,
+                 input_size=art.input_shape[1]).to(dtype)
     net.quantize_weights = False  # the weights below are already the quantised values
     with torch.no_grad():
         for layer, m in zip(art.layers, [*net.convs, net.fc]):

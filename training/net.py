@@ -46,10 +46,11 @@ def fc_in_features(arch, size: int = 32) -> int:
 
 class CatNet(nn.Module):
     def __init__(self, arch="compact", form: str = "cat_bn", T: int = 8,
-                 num_classes: int = 10):
+                 num_classes: int = 10, input_size: int = 32):
         super().__init__()
         assert form in ("relu", "cat_bn", "folded"), form
         self.arch, self.form, self.T, self.num_classes = arch, form, T, num_classes
+        self.input_size = input_size
         self.quantize_weights = form == "folded"
         self.pools = [p for _, _, p in conv_layers(arch)]
         folded = form == "folded"
@@ -57,7 +58,7 @@ class CatNet(nn.Module):
                                    for ci, co, _ in conv_layers(arch))
         self.bns = nn.ModuleList() if folded else nn.ModuleList(
             nn.BatchNorm2d(co) for _, co, _ in conv_layers(arch))
-        self.fc = nn.Linear(fc_in_features(arch), num_classes)
+        self.fc = nn.Linear(fc_in_features(arch, input_size), num_classes)
 
     def weight(self, layer: nn.Module) -> torch.Tensor:
         return log5_quantize(layer.weight)[0] if self.quantize_weights else layer.weight
@@ -84,7 +85,7 @@ class CatNet(nn.Module):
     def folded(self) -> "CatNet":
         """A ``folded`` copy: BN (running statistics) folded into each conv's weight and bias."""
         assert self.form == "cat_bn", "only a CAT network with BN is folded"
-        out = CatNet(self.arch, "folded", self.T, self.num_classes)
+        out = CatNet(self.arch, "folded", self.T, self.num_classes, self.input_size)
         for conv, bn, dst in zip(self.convs, self.bns, out.convs):
             s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             dst.weight.copy_(conv.weight * s[:, None, None, None])

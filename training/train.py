@@ -53,6 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=5, help="test-set evaluation every N epochs")
     p.add_argument("--max-steps", type=int, default=0,
                    help="stop each phase after this many steps (smoke tests); 0 = full epochs")
+    p.add_argument("--subset", type=int, default=0,
+                   help="use only the first N training and test images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     a = p.parse_args(argv)
     if not 4 <= a.T <= 16:
@@ -148,14 +150,23 @@ def main(argv=None):
     log = Logger(out)
     device = torch.device(a.device)
     train, test = load_split(a.data, True, a.dataset), load_split(a.data, False, a.dataset)
+    if a.subset:
+        train, test = (type(sp)(sp.images[:a.subset], sp.labels[:a.subset], sp.classes)
+                       for sp in (train, test))
     num_classes = len(train.classes) or int(train.labels.max()) + 1
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
 
     plan = phases(a)
     start_phase, start_epoch, model, opt_state = 0, 0, None, None
+    if a.resume and not (out / "last.pt").exists():
+        log.line(f"--resume: no {out / 'last.pt'} yet, starting from scratch")
     if a.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", weights_only=False)
+        for key in ("arch", "T", "mode", "dataset"):
+            if ck["args"][key] != getattr(a, key):
+                raise SystemExit(f"catsnn train: error: --resume with --{key} {getattr(a, key)} "
+                                 f"but {out / 'last.pt'} was trained with {ck['args'][key]}")
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
         model = CatNet(a.arch, ck["form"], a.T, num_classes)
         model.load_state_dict(ck["model"])
@@ -173,6 +184,8 @@ def main(argv=None):
              f"{torch.get_num_threads()} threads")
 
     steps_per_epoch = len(train) // a.batch
+    if steps_per_epoch == 0:
+        raise SystemExit(f"catsnn train: error: {len(train)} training images < batch {a.batch}")
     for pi in range(start_phase, len(plan)):
         form, epochs = plan[pi]
         if model.form != form:  # entering phase 2: fold BatchNorm into the convs
@@ -226,12 +239,10 @@ def main(argv=None):
             save(out / "last.pt", form=form, phase_index=pi, epoch=epoch + 1,
                  model=model.state_dict(), optimizer=opt.state_dict(), args=vars(a),
                  generator=gen.get_state(), torch_rng=torch.get_rng_state())
-        # the next phase starts at epoch 0 with a fresh optimizer; a copy of the phase's end
-        # (OUT/<phase>-end.pt) lets a later phase be rerun with other settings
-        for name in ("last.pt", f"{form}-end.pt"):
-            save(out / name, form=form, phase_index=pi + 1, epoch=0,
-                 model=model.state_dict(), optimizer=None, args=vars(a),
-                 generator=gen.get_state(), torch_rng=torch.get_rng_state())
+        # a copy of the phase's end lets a later phase be rerun with other settings
+        save(out / f"{form}-end.pt", form=form, phase_index=pi, epoch=epochs,
+             model=model.state_dict(), optimizer=None, args=vars(a),
+             generator=gen.get_state(), torch_rng=torch.get_rng_state())
         start_epoch = 0
 
     model = model.cpu()

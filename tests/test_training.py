@@ -1,0 +1,64 @@
+"""`catsnn train` end to end on a few steps: both architectures, both modes, resume, export."""
+import json
+
+import torch
+
+from catsnn.artifact import load_artifact
+from catsnn.cli import main as cli_main
+from catsnn.host.evaluate import AnnBackend, ReferenceBackend, compare
+from catsnn.training.train import augment
+
+from test_data import DATA
+
+
+def test_augment_is_a_crop_or_its_mirror():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (8, 3, 32, 32), generator=g).to(torch.uint8)
+    out = augment(x, g)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(8):
+        crops = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+        assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(2)) for c in crops)
+
+
+def train(tmp_path, *extra):
+    args = ["train", "--data", DATA, "--out", str(tmp_path), "--subset", "128", "--batch", "32",
+            "--epochs", "1", "--quant-epochs", "1", "--max-steps", "2", "--threads", "2",
+            *extra]
+    assert cli_main(args) == 0
+
+
+def test_cat_compact_trains_exports_and_resumes(tmp_path):
+    train(tmp_path)
+    art = load_artifact(tmp_path / "model.catsnn")
+    assert len(art.layers) == 7 and art.T == 8 and art.num_weights == 307040
+    hist = [json.loads(l) for l in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [h["phase"] for h in hist] == ["cat_bn", "folded"]
+    assert (tmp_path / "train.log").read_text().count("epoch") >= 2
+    # the exported network's exact ANN equals the reference SNN
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
+    assert not bad.any(), first
+    # resume: one more quantised epoch continues from the checkpoint
+    train(tmp_path, "--quant-epochs", "2", "--resume")
+    hist = [json.loads(l) for l in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [(h["phase"], h["epoch"]) for h in hist] == [("cat_bn", 1), ("folded", 1), ("folded", 2)]
+
+
+def test_vgg16_trains_a_few_steps(tmp_path):
+    train(tmp_path, "--arch", "vgg16", "--max-steps", "1", "--T", "6")
+    art = load_artifact(tmp_path / "model.catsnn")
+    assert sum(l.kind == "conv3x3" for l in art.layers) == 13 and art.T == 6
+    assert art.num_weights == 14_715_584  # 13 conv3x3 (14,710,464) + fc 512 -> 10 (5,120)
+
+
+def test_float_baseline_trains(tmp_path):
+    train(tmp_path, "--mode", "float")
+    ck = torch.load(tmp_path / "final.pt", weights_only=False)
+    assert ck["form"] == "relu"
+    assert not (tmp_path / "model.catsnn").exists()
+
+
+def test_bad_data_dir_is_one_error(tmp_path, capsys):
+    assert cli_main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no cifar10 data found" in capsys.readouterr().err
