@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up everything catsnn needs on Debian 12, idempotently: Debian packages (apt), then a venv
+# in .venv with the pinned Python packages of requirements.lock and catsnn itself (editable).
+# Re-running is cheap: nothing is reinstalled unless pyproject.toml or the lock changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(python3 python3-venv python3-pip)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# a Python that already has venv + pip (pyenv, a container image) needs no Debian Python
+if [ ${#missing[@]} -gt 0 ] && ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+stamp=.venv/.catsnn-setup
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+echo "setup: creating .venv and installing pinned packages (torch CPU wheel, ~1 minute)"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q -r requirements.lock
+.venv/bin/python -m pip install -q -c requirements.lock -e '.[test]'
+echo "$want" > "$stamp"
+echo "setup: done ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
