@@ -104,3 +104,15 @@ def test_bad_image_shape_is_refused():
     art = random_artifact([4, "P"], T=8)
     with pytest.raises(ValueError, match="uint8"):
         ReferenceSNN(art).run(torch.zeros(1, 3, 8, 8))
+
+
+def test_compare_finds_and_names_the_first_mismatch():
+    art = random_artifact(**CASES["T8"], seed=3)
+    images = random_images(4)
+    ref = ReferenceBackend(art).run(images)
+    got = ReferenceBackend(art).run(images)
+    got.spike_times[1][2, 3, 1, 0] = 0 if got.spike_times[1][2, 3, 1, 0] != 0 else 1
+    got.potentials[3, 4] += 1
+    bad, first = compare(ref, got, art, offset=100)
+    assert bad.tolist() == [False, False, True, True]
+    assert first.startswith("image 102: layer 1 spike time, channel 3 position (1, 0)")

@@ -11,6 +11,17 @@ from catsnn.numerics import (NO_SPIKE, quantize_weight_codes, spike_time_from_va
                              spike_value, weight_exponent_offset, weight_values)
 
 
+def _nearest_power_value(x: torch.Tensor, T: int) -> torch.Tensor:
+    """The 'round' firing rule, kept for the measurement in docs/numerics.md only: the leading
+    one plus the bit below it, i.e. the nearest power of two (midpoint 1.5 * 2^n), clipped to
+    1, zero where that is below 2^-(T-1). Not part of the artifact format."""
+    assert x.dtype == torch.float32
+    bits = x.view(torch.int32)
+    lead = (bits & -8388608).view(torch.float32)
+    lead = torch.where((bits & 0x400000) != 0, lead * 2, lead).clamp(max=1.0)
+    return torch.where((x > 0) & (lead >= 2.0 ** -(T - 1)), lead, torch.zeros_like(lead))
+
+
 def _leading_one_value(x: torch.Tensor, T: int) -> torch.Tensor:
     """2^floor(log2 x) clipped to [2^-(T-1), 1], 0 below 2^-(T-1): the log-TTFS spike value.
 
@@ -30,24 +41,24 @@ def _leading_one_value(x: torch.Tensor, T: int) -> torch.Tensor:
 
 class _LogTTFS(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, T):
+    def forward(ctx, x, T, firing="floor"):
         ctx.save_for_backward((x > 0) & (x < 1))
-        return _leading_one_value(x, T)
+        return (_leading_one_value if firing == "floor" else _nearest_power_value)(x, T)
 
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved_tensors
-        return g * mask, None
+        return g * mask, None, None
 
 
-def log_ttfs_activation(x: torch.Tensor, T: int) -> torch.Tensor:
+def log_ttfs_activation(x: torch.Tensor, T: int, firing: str = "floor") -> torch.Tensor:
     """Value of the spike time the neuron fires at: 2^-t, 0 if it does not fire within T steps.
 
     Backward: gradient 1 where 0 < x < 1 (a clipped-ReLU straight-through estimator).
     """
     if not x.requires_grad:
-        return _leading_one_value(x, T)
-    return _LogTTFS.apply(x, T)
+        return (_leading_one_value if firing == "floor" else _nearest_power_value)(x, T)
+    return _LogTTFS.apply(x, T, firing)
 
 
 def log5_quantize(w: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -19,6 +19,8 @@ from catsnn.training.net import CatNet
 def artifact_from_model(model: CatNet, classes=(), meta=None, name="") -> ModelArtifact:
     if model.form != "folded":
         raise ValueError(f"export needs a folded CAT network, got form {model.form!r}")
+    if model.firing != "floor":
+        raise ValueError(f"the artifact format has no firing rule {model.firing!r}")
     params = [(m.weight.detach().cpu(), m.bias.detach().cpu()) for m in [*model.convs, model.fc]]
     ks = [weight_exponent_offset(w) for w, _ in params]
     F = required_frac_bits(model.T, ks[0], ks[1:])

@@ -53,6 +53,9 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=5, help="test-set evaluation every N epochs")
     p.add_argument("--max-steps", type=int, default=0,
                    help="stop each phase after this many steps (smoke tests); 0 = full epochs")
+    p.add_argument("--firing", choices=["floor", "round"], default="floor",
+                   help="firing rule; 'round' only for the comparison in docs/numerics.md "
+                        "(the artifact format knows 'floor' only, so it is not exported)")
     p.add_argument("--subset", type=int, default=0,
                    help="use only the first N training and test images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -171,14 +174,14 @@ def main(argv=None):
                 raise SystemExit(f"catsnn train: error: --resume with --{key} {getattr(a, key)} "
                                  f"but {out / 'last.pt'} was trained with {ck['args'][key]}")
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
-        model = CatNet(a.arch, ck["form"], a.T, num_classes)
+        model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing)
         model.load_state_dict(ck["model"])
         opt_state = ck["optimizer"]
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
         log.line(f"resumed from {out / 'last.pt'}: phase {ck['form']} epoch {start_epoch}")
     else:
-        model = CatNet(a.arch, plan[0][0], a.T, num_classes)
+        model = CatNet(a.arch, plan[0][0], a.T, num_classes, firing=a.firing)
         log.line(f"catsnn train {json.dumps(vars(a))}")
     nweights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight")
                    and p.ndim > 1)
@@ -252,7 +255,7 @@ def main(argv=None):
     save(out / "final.pt", form=model.form, model=model.state_dict(), args=vars(a),
          classes=train.classes)
     log.line(f"final test top-1 ({model.form}, float32): {evaluate(model, test, 'cpu'):.4f}")
-    if a.mode == "cat":
+    if a.mode == "cat" and a.firing == "floor":
         from catsnn.training.export import export_model
         path = export_model(model, out / "model.catsnn", classes=train.classes,
                             meta={"train_args": vars(a), "dataset": a.dataset})
