@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as Fn
 
-from catsnn.data import load_split
+from catsnn.data import download_cifar, load_split
 from catsnn.training.net import ARCHS, CatNet
 
 
@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--mode", choices=["cat", "float"], default="cat")
     p.add_argument("--dataset", choices=["cifar10", "cifar100"], default="cifar10")
     p.add_argument("--data", default=None, help="dataset folder (default: $CATSNN_DATA)")
+    p.add_argument("--download", action="store_true",
+                   help="download the dataset into --data first if it is not there")
     p.add_argument("--out", required=True, help="run folder: checkpoints, log, artifact")
     p.add_argument("--T", type=int, default=8, help="time window (steps) per layer, 4..16")
     p.add_argument("--epochs", type=int, default=20, help="phase 1 (float weights) epochs")
@@ -153,6 +155,10 @@ def main(argv=None):
         torch.set_num_threads(a.threads)
     log = Logger(out)
     device = torch.device(a.device)
+    if a.download:
+        if not a.data:
+            raise SystemExit("catsnn train: error: --download needs --data DIR")
+        download_cifar(a.data, a.dataset)
     train, test = load_split(a.data, True, a.dataset), load_split(a.data, False, a.dataset)
     if a.subset:
         train, test = (type(sp)(sp.images[:a.subset], sp.labels[:a.subset], sp.classes)
