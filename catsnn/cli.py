@@ -4,6 +4,7 @@
   export  a training checkpoint -> the model artifact
   info    describe a model artifact (and validate it)
   eval    run a model on CIFAR test images with a backend; --check compares with the reference
+  energy  ASIC energy estimate per inference from real activity
   data    download CIFAR-10 / CIFAR-100 into a folder
 """
 from __future__ import annotations
@@ -40,21 +41,14 @@ def _resolve_data(a, dataset):
 
 
 def cmd_eval(a):
-    from catsnn.data import load_split
     from catsnn.host.evaluate import BACKENDS, evaluate
 
     art = _load_model(a.model)
-    dataset = a.dataset or art.meta.get("dataset", "cifar10")
-    split = load_split(_resolve_data(a, dataset), train=False, dataset=dataset)
-    if not 0 <= a.offset < len(split):
-        raise UserError(f"--offset {a.offset} outside the {len(split)} test images")
-    end = len(split) if a.limit is None else min(len(split), a.offset + a.limit)
-    if a.limit is not None and a.limit <= 0:
-        raise UserError("--limit must be positive")
     if a.backend not in BACKENDS:
         raise UserError(f"backend {a.backend!r} is not available")
-    r = evaluate(art, a.backend, split.images[a.offset:end], split.labels[a.offset:end],
-                 offset=a.offset, check=a.check, batch=a.batch, progress=not a.quiet)
+    dataset, images, labels = _test_images(a, art)
+    r = evaluate(art, a.backend, images, labels, offset=a.offset, check=a.check, batch=a.batch,
+                 progress=not a.quiet)
     r = {"model": str(a.model), "dataset": dataset, **r}
     if a.json:
         print(json.dumps(r))
@@ -111,6 +105,79 @@ def cmd_export(a):
     return 0
 
 
+def _test_images(a, art):
+    from catsnn.data import load_split
+    dataset = a.dataset or art.meta.get("dataset", "cifar10")
+    split = load_split(_resolve_data(a, dataset), train=False, dataset=dataset)
+    if not 0 <= a.offset < len(split):
+        raise UserError(f"--offset {a.offset} outside the {len(split)} test images")
+    if a.limit is not None and a.limit <= 0:
+        raise UserError("--limit must be positive")
+    end = len(split) if a.limit is None else min(len(split), a.offset + a.limit)
+    return dataset, split.images[a.offset:end], split.labels[a.offset:end]
+
+
+def cmd_energy(a):
+    import time
+    import torch
+    from catsnn.host.energy import (KINDS, EnergyTable, EnergyTableError, event_energies,
+                                    summarise, write_plot)
+    from catsnn.numerics import NO_SPIKE
+    from catsnn.reference.snn import ReferenceSNN
+
+    art = _load_model(a.model)
+    try:
+        table = EnergyTable.load(a.table) if a.table else EnergyTable.load()
+        table.scale(a.node)
+    except EnergyTableError as e:
+        raise UserError(str(e)) from None
+    if a.pe is not None and a.pe <= 0:
+        raise UserError("--pe must be positive")
+    dataset, images, _ = _test_images(a, art)
+    snn = ReferenceSNN(art)
+    counts, hist = [], torch.zeros(art.T + 1, dtype=torch.float64)
+    t0 = time.time()
+    for i in range(0, len(images), a.batch):
+        r = snn.run(images[i:i + a.batch])
+        counts.append((r.input_events, r.sops, r.output_spikes))
+        for t in r.spike_times:
+            t = t.long().flatten()
+            hist[:art.T] += torch.bincount(t[t != NO_SPIKE], minlength=art.T)[:art.T].double()
+            hist[art.T] += float((t == NO_SPIKE).sum())
+        if not a.quiet:
+            print(f"[energy] {min(len(images), i + a.batch)}/{len(images)} images "
+                  f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    ev, sops, spk = (torch.cat([c[j] for c in counts]) for j in range(3))
+    energies, cycles = event_energies(art, ev, sops, spk, table, a.node, a.pe)
+    s = summarise(art, energies, cycles, sops, table, a.node, a.pe, dataset)
+    s = {"model": str(a.model), "dataset": dataset, **s}
+    if a.plot:
+        write_plot(a.plot, s, hist / len(images), art.T)
+        s["plot"] = str(a.plot)
+    if a.json:
+        print(json.dumps(s))
+        return 0
+    print(f"{a.model}: {s['images']} {dataset} test images, {a.node:g} nm, P = {s['pe']}, "
+          f"table {table.path}")
+    head = f"{'layer':>9s} {'uJ':>8s} " + " ".join(f"{k[:12]:>12s}" for k in KINDS) + \
+        f" {'SOPs':>12s}"
+    print(head)
+    for p in s["per_layer"]:
+        print(f"{p['layer']:>3d} {p['kind']:>5s} {p['uj']:8.3f} " +
+              " ".join(f"{p[k]:12.4f}" for k in KINDS) + f" {p['sops']:12,.0f}")
+    print(f"{'total':>9s} {s['uj_per_image']:8.3f} " +
+          " ".join(f"{s['per_kind'][k]:12.4f}" for k in KINDS) + f" {s['sops_per_image']:12,.0f}")
+    print(f"uJ per image: {s['uj_per_image']:.3f} (std {s['uj_std']:.3f}, min {s['uj_min']:.3f}, "
+          f"max {s['uj_max']:.3f}); {s['sops_per_image']:,.0f} SOPs per image; "
+          f"{s['pj_per_sop']:.2f} pJ per SOP; {s['cycles_per_image']:,.0f} cycles per image")
+    if "paper_vgg16_uj" in s:
+        print(f"paper (Lew & Park, VGG-16, 28 nm chip): {s['paper_vgg16_uj']} uJ per inference "
+              f"on {dataset}; see docs/energy.md for the assumptions behind the difference")
+    if a.plot:
+        print(f"plot: {a.plot}")
+    return 0
+
+
 def cmd_data(a):
     from catsnn.data import download_cifar
     print(f"{a.dataset} ready in {download_cifar(a.data, a.dataset)}")
@@ -148,6 +215,22 @@ def build_parser():
     x.add_argument("checkpoint", type=Path)
     x.add_argument("--out", type=Path, required=True)
     x.set_defaults(func=cmd_export)
+
+    en = sub.add_parser("energy", help="ASIC energy estimate from real activity")
+    en.add_argument("model", type=Path)
+    _data_args(en)
+    en.add_argument("--dataset", choices=["cifar10", "cifar100"], default=None)
+    en.add_argument("--offset", type=int, default=0)
+    en.add_argument("--limit", type=int, default=None)
+    en.add_argument("--node", type=float, default=28, help="technology node in nm (default 28)")
+    en.add_argument("--table", type=Path, default=None,
+                    help="energy table JSON (default host/energy_tables/horowitz45.json)")
+    en.add_argument("--pe", type=int, default=None, help="processing elements (default: table)")
+    en.add_argument("--json", action="store_true")
+    en.add_argument("--plot", type=Path, default=None, help="write a PNG breakdown")
+    en.add_argument("--batch", type=int, default=250)
+    en.add_argument("--quiet", action="store_true")
+    en.set_defaults(func=cmd_energy)
 
     d = sub.add_parser("data", help="download a CIFAR dataset")
     d.add_argument("--data", required=True, help="folder to download into")
