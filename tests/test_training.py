@@ -62,3 +62,11 @@ def test_float_baseline_trains(tmp_path):
 def test_bad_data_dir_is_one_error(tmp_path, capsys):
     assert cli_main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "no cifar10 data found" in capsys.readouterr().err
+
+
+def test_distillation_from_a_teacher(tmp_path):
+    train(tmp_path / "float", "--mode", "float")
+    train(tmp_path / "kd", "--teacher", str(tmp_path / "float" / "final.pt"), "--distill", "0.7")
+    assert "final test top-1" in (tmp_path / "kd" / "train.log").read_text()
+    assert json.loads((tmp_path / "kd" / "train.log").read_text().splitlines()[0]
+                      .split(" ", 2)[2])["teacher"].endswith("final.pt")

@@ -55,6 +55,11 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=5, help="test-set evaluation every N epochs")
     p.add_argument("--max-steps", type=int, default=0,
                    help="stop each phase after this many steps (smoke tests); 0 = full epochs")
+    p.add_argument("--teacher", default=None,
+                   help="final.pt of a trained network (e.g. the float baseline) to distil from")
+    p.add_argument("--distill", type=float, default=0.5,
+                   help="weight of the distillation loss when --teacher is given (0..1)")
+    p.add_argument("--distill-temp", type=float, default=4.0, help="distillation temperature")
     p.add_argument("--firing", choices=["floor", "round"], default="floor",
                    help="firing rule; 'round' only for the comparison in docs/numerics.md "
                         "(the artifact format knows 'floor' only, so it is not exported)")
@@ -141,6 +146,22 @@ def phases(a):
     return [("cat_bn", a.epochs), ("folded", a.quant_epochs)]
 
 
+def load_teacher(path, device):
+    """A trained network from a final.pt, frozen, for knowledge distillation."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        net = CatNet(ck["args"]["arch"], ck["form"], ck["args"]["T"], ck["model"]["fc.weight"].shape[0])
+        net.load_state_dict(ck["model"])
+    except FileNotFoundError:
+        raise SystemExit(f"catsnn train: error: --teacher {path}: no such file") from None
+    except (KeyError, RuntimeError, TypeError) as e:
+        raise SystemExit(f"catsnn train: error: --teacher {path}: not a catsnn final.pt ({e})") from None
+    net = net.to(device).to(memory_format=torch.channels_last).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 def save(path: Path, **state):
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -195,6 +216,7 @@ def main(argv=None):
              f"train {len(train)} test {len(test)} images; device {device}, "
              f"{torch.get_num_threads()} threads")
 
+    teacher = load_teacher(a.teacher, device) if a.teacher else None
     steps_per_epoch = len(train) // a.batch
     if steps_per_epoch == 0:
         raise SystemExit(f"catsnn train: error: {len(train)} training images < batch {a.batch}")
@@ -226,6 +248,12 @@ def main(argv=None):
                 y = train_labels[idx]
                 logits = model(x)
                 loss = Fn.cross_entropy(logits, y, label_smoothing=a.label_smoothing)
+                if teacher is not None:
+                    with torch.no_grad():
+                        soft = Fn.softmax(teacher(x) / a.distill_temp, 1)
+                    kd = Fn.kl_div(Fn.log_softmax(logits / a.distill_temp, 1), soft,
+                                   reduction="batchmean") * a.distill_temp ** 2
+                    loss = (1 - a.distill) * loss + a.distill * kd
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
