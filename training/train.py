@@ -124,6 +124,30 @@ def evaluate(model, split, device, batch=500) -> float:
     return correct / len(split)
 
 
+@torch.no_grad()
+def recalibrate_bn(model, images: torch.Tensor, device, n: int = 10000, batch: int = 500):
+    """Re-estimate BatchNorm running statistics on n un-augmented training images.
+
+    The running averages collected during training lag behind the weights (high learning rate,
+    augmented inputs), and the log-TTFS activation amplifies any shift: measured at epoch 21 of
+    the compact run, test top-1 was 72.9 % with the running statistics and 81.8 % after this
+    re-estimate. It runs before every test evaluation of a BN network and before folding.
+    """
+    if not getattr(model, "bns", None):
+        return
+    was_training = model.training
+    saved = [bn.momentum for bn in model.bns]
+    for bn in model.bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches below
+    model.train()
+    for i in range(0, min(n, len(images)), batch):
+        model(to_input(images[i:i + batch], device))
+    for bn, m in zip(model.bns, saved):
+        bn.momentum = m
+    model.train(was_training)
+
+
 def lr_at(phase: str, step: int, total: int, a) -> float:
     if phase == "folded":  # cosine decay from quant-lr
         return a.quant_lr * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
@@ -223,6 +247,7 @@ def main(argv=None):
     for pi in range(start_phase, len(plan)):
         form, epochs = plan[pi]
         if model.form != form:  # entering phase 2: fold BatchNorm into the convs
+            recalibrate_bn(model.to(device), train_images, device)
             model = model.folded()
             log.line(f"phase 2: BatchNorm folded, 5-bit log weights; test top-1 right after "
                      f"folding+quantising: {evaluate(model.to(device), test, device):.4f}")
@@ -272,6 +297,7 @@ def main(argv=None):
                        train_acc=correct / seen, seconds=round(el, 1),
                        lr=opt.param_groups[0]["lr"])
             if (epoch + 1) % a.eval_every == 0 or epoch + 1 == epochs:
+                recalibrate_bn(model, train_images, device)
                 rec["test_acc"] = evaluate(model, test, device)
             log.record(**rec)
             log.line(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
@@ -285,6 +311,7 @@ def main(argv=None):
              generator=gen.get_state(), torch_rng=torch.get_rng_state())
         start_epoch = 0
 
+    recalibrate_bn(model, train_images, device)
     model = model.cpu()
     save(out / "final.pt", form=model.form, model=model.state_dict(), args=vars(a),
          classes=train.classes)
