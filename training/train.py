@@ -95,15 +95,15 @@ class Logger:
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random crop (zero padding 4) and horizontal flip, on a uint8 batch on any device,
     vectorised; the random numbers come from a CPU generator so runs repeat across devices."""
-    n, dev = x.shape[0], x.device
+    n, c, h, w = x.shape
+    dev = x.device
     padded = Fn.pad(x, (4, 4, 4, 4))
     dx = torch.randint(0, 9, (n,), generator=gen).to(dev)
     dy = torch.randint(0, 9, (n,), generator=gen).to(dev)
-    idx = torch.arange(32, device=dev)
-    cols = (dx[:, None] + idx[None, :])[:, None, None, :].expand(n, 3, 32, 32)
+    rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None].expand(n, c, h, w + 8)
+    cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :].expand(n, c, h, w)
     # gather rows then columns (two gathers keep it simple and exact)
-    out = padded.gather(2, (dy[:, None] + idx[None, :])[:, None, :, None].expand(n, 3, 32, 40))
-    out = out.gather(3, cols)
+    out = padded.gather(2, rows).gather(3, cols)
     flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
     out[flip] = out[flip].flip(3)
     return out
@@ -126,12 +126,16 @@ def evaluate(model, split, device, batch=500) -> float:
 
 @torch.no_grad()
 def recalibrate_bn(model, images: torch.Tensor, device, n: int = 10000, batch: int = 500):
-    """Re-estimate BatchNorm running statistics on n un-augmented training images.
+    """Re-estimate BatchNorm running statistics on n augmented training images.
 
-    The running averages collected during training lag behind the weights (high learning rate,
-    augmented inputs), and the log-TTFS activation amplifies any shift: measured at epoch 21 of
-    the compact run, test top-1 was 72.9 % with the running statistics and 81.8 % after this
-    re-estimate. It runs before every test evaluation of a BN network and before folding.
+    The running averages collected during training lag behind the weights while the learning
+    rate is high, and the log-TTFS activation amplifies any shift: at epoch 21 of the compact
+    run, test top-1 was 72.9 % with the running statistics and 81.8 % after re-estimating them.
+    The images go through the training augmentation (fixed seed): the layers were trained on
+    the statistics of augmented batches, and at the end of phase 1 re-estimating on plain images
+    cost 1.3 points (84.9 vs 86.2 %) and 10 points after folding and quantising (63.4 vs 73.6
+    %), while augmented ones gave 86.3 % and 72.1 %. Runs before every test evaluation of a BN
+    network and before folding.
     """
     if not getattr(model, "bns", None):
         return
@@ -141,8 +145,9 @@ def recalibrate_bn(model, images: torch.Tensor, device, n: int = 10000, batch: i
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over the batches below
     model.train()
+    gen = torch.Generator().manual_seed(1234)
     for i in range(0, min(n, len(images)), batch):
-        model(to_input(images[i:i + batch], device))
+        model(to_input(augment(images[i:i + batch], gen), device))
     for bn, m in zip(model.bns, saved):
         bn.momentum = m
     model.train(was_training)
