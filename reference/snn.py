@@ -34,12 +34,6 @@ class SNNResult:
         return self.potentials.argmax(1)  # first maximum: ties go to the lowest index
 
 
-def _unused_min_pool2x2(t: torch.Tensor) -> torch.Tensor:
-    """2x2 max pooling of spike values = the earliest spike time in each window."""
-    n, c, h, w = t.shape
-    return t.reshape(n, c, h // 2, 2, w // 2, 2).amin(dim=(3, 5))
-
-
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2^24 is exact in float32
 
 
