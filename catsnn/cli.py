@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
+from catsnn.errors import UserError
 
 
 def _load_model(path):

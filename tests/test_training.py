@@ -88,3 +88,11 @@ def test_bn_recalibration_estimates_the_statistics():
     assert torch.allclose(net.bns[0].running_mean, z.mean((0, 2, 3)), atol=1e-5)
     assert torch.allclose(net.bns[0].running_var, z.var((0, 2, 3)), rtol=1e-4)
     assert not net.training and net.bns[0].momentum == 0.1
+
+
+def test_bad_train_options_are_one_error(tmp_path, capsys):
+    rc = cli_main(["train", "--data", DATA, "--out", str(tmp_path), "--subset", "16",
+                   "--batch", "32"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "catsnn: error: 16 training images < batch 32"

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as Fn
 
 from catsnn.data import download_cifar, load_split
+from catsnn.errors import UserError
 from catsnn.training.net import ARCHS, CatNet
 
 
@@ -182,9 +183,9 @@ def load_teacher(path, device):
         net = CatNet(ck["args"]["arch"], ck["form"], ck["args"]["T"], ck["model"]["fc.weight"].shape[0])
         net.load_state_dict(ck["model"])
     except FileNotFoundError:
-        raise SystemExit(f"catsnn train: error: --teacher {path}: no such file") from None
+        raise UserError(f"--teacher {path}: no such file") from None
     except (KeyError, RuntimeError, TypeError) as e:
-        raise SystemExit(f"catsnn train: error: --teacher {path}: not a catsnn final.pt ({e})") from None
+        raise UserError(f"--teacher {path}: not a catsnn final.pt ({e})") from None
     net = net.to(device).to(memory_format=torch.channels_last).eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -207,7 +208,7 @@ def main(argv=None):
     device = torch.device(a.device)
     if a.download:
         if not a.data:
-            raise SystemExit("catsnn train: error: --download needs --data DIR")
+            raise UserError("--download needs --data DIR")
         download_cifar(a.data, a.dataset)
     train, test = load_split(a.data, True, a.dataset), load_split(a.data, False, a.dataset)
     if a.subset:
@@ -227,7 +228,7 @@ def main(argv=None):
         ck = torch.load(out / "last.pt", weights_only=False)
         for key in ("arch", "T", "mode", "dataset"):
             if ck["args"][key] != getattr(a, key):
-                raise SystemExit(f"catsnn train: error: --resume with --{key} {getattr(a, key)} "
+                raise UserError(f"--resume with --{key} {getattr(a, key)} "
                                  f"but {out / 'last.pt'} was trained with {ck['args'][key]}")
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
         model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing)
@@ -248,7 +249,7 @@ def main(argv=None):
     teacher = load_teacher(a.teacher, device) if a.teacher else None
     steps_per_epoch = len(train) // a.batch
     if steps_per_epoch == 0:
-        raise SystemExit(f"catsnn train: error: {len(train)} training images < batch {a.batch}")
+        raise UserError(f"{len(train)} training images < batch {a.batch}")
     for pi in range(start_phase, len(plan)):
         form, epochs = plan[pi]
         if model.form != form:  # entering phase 2: fold BatchNorm into the convs
@@ -330,4 +331,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from catsnn.cli import main as cli_main  # the same one-line errors as `catsnn train`
+    sys.exit(cli_main(["train", *sys.argv[1:]]))
