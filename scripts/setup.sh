@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3 python3-venv python3-pip)
+# verilator + g++ + make: the core's Verilator harness (catsnn eval --backend core)
+APT_PACKAGES=(verilator g++ make)
+# a Python that already has venv + pip (pyenv, a container image) needs no Debian Python
+python3 -c "import venv, ensurepip" 2>/dev/null || APT_PACKAGES+=(python3 python3-venv python3-pip)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# a Python that already has venv + pip (pyenv, a container image) needs no Debian Python
-if [ ${#missing[@]} -gt 0 ] && ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
