@@ -47,7 +47,7 @@ def cmd_eval(a):
         raise UserError(f"backend {a.backend!r} is not available")
     dataset, images, labels = _test_images(a, art)
     r = evaluate(art, a.backend, images, labels, offset=a.offset, check=a.check, batch=a.batch,
-                 progress=not a.quiet)
+                 progress=not a.quiet, pe=a.pe)
     r = {"model": str(a.model), "dataset": dataset, **r}
     if a.json:
         print(json.dumps(r))
@@ -58,6 +58,9 @@ def cmd_eval(a):
                 ("speed", f"{r['images_per_s']:.1f} images/s")]
         if "sops_per_image" in r:
             rows.append(("SOPs/image", f"{r['sops_per_image']:,.0f}"))
+        if "cycles_per_image" in r:
+            rows.append(("cycles/image", f"{r['cycles_per_image']:,.0f} (P = {r['pe']}, "
+                         f"{r['pe_efficiency']:.3f} SOPs per cycle per PE)"))
         if a.check:
             rows.append(("check", f"{r['mismatches']} of {r['images']} images differ from the "
                                   f"reference" + (f"; first: {r['first_mismatch']}"
@@ -192,7 +195,10 @@ def build_parser():
 
     e = sub.add_parser("eval", help="evaluate a model artifact with a backend")
     e.add_argument("model", type=Path)
-    e.add_argument("--backend", default="reference", choices=["ann", "reference"])
+    e.add_argument("--backend", default="reference", choices=["ann", "reference", "core"],
+                   help="core: the log-TTFS processor gateware simulated by Verilator")
+    e.add_argument("--pe", type=int, default=16,
+                   help="core: processing elements P (output channels per cycle), 1..64")
     _data_args(e)
     e.add_argument("--dataset", choices=["cifar10", "cifar100"], default=None,
                    help="default: the dataset the model was trained on")

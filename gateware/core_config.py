@@ -10,15 +10,14 @@ Memory layouts (P processing elements; output channel ``co`` lives in bank ``co 
 * weights, bank p, word ``wbase + (ci*9 + ky*3 + kx)*G + g`` (conv) or ``wbase + i*G + g`` (fc,
   ``i`` the flattened (channel, row, column) input index): the 5-bit code of channel
   ``g*P + p``; code 15 (zero) for channels past C_out.
-* biases, bank p, word ``bbase + g``: the bias in units of ``2^-F_hw`` (``F_hw = frac_bits`` of
-  the core): the model's integer bias times ``2^(F_hw - F)``.
+* biases, bank p, word ``bbase + g``: the model's integer bias (units of ``2^-F``).
 * membranes, bank p, word ``g*H*W + y*W + x`` (fc: ``g``): the potential, ``acc_bits`` signed.
 * spike maps (two, ping-pong: layer l writes map ``l % 2``), bank p, word ``g*H*W + y*W + x``
   of the layer's *output* (after pooling): the spike time, or 31 for no spike.
 * image: byte ``c*H*W + y*W + x``: the 8-bit pixel.
 
 The layer program: ``PROGRAM_WORDS`` 32-bit words per layer (``LayerPlan.program_words``):
-0: flags (first, pool, fc, fires) | T << 8 | base << 16; 1: C_in | G_in << 16; 2: H | W << 16
+0: flags (first, pool, fc, fires) | T << 8 | base << 16 | F << 24; 1: C_in | G_in << 16; 2: H | W << 16
 (the layer's input map); 3: G | H*W << 16; 4: weight base; 5: weight stride per input channel
 (conv 9G, fc H*W*G); 6: that stride times P; 7: bias base.
 """
@@ -53,9 +52,8 @@ def lane_groups(pe):
 class CoreConfig:
     pe: int = 16                 # processing elements P (1..64): output channels per cycle
     acc_bits: int = 36           # membrane accumulator width W_hw (signed)
-    frac_bits: int = 28          # F_hw: potentials in units of 2^-F_hw
     weight_depth: int = 20480    # weight words per bank
-    bias_depth: int = 64         # bias words per bank
+    bias_depth: int = 32         # bias words per bank
     membrane_depth: int = 2048   # membrane words per bank
     map_depth: int = 2048        # spike-map words per bank (each of the two maps)
     image_depth: int = 3072      # image bytes
@@ -66,8 +64,8 @@ class CoreConfig:
     def __post_init__(self):
         if not 1 <= self.pe <= 64:
             raise UserError(f"core: P = {self.pe} processing elements, must be 1..64")
-        if not 8 <= self.acc_bits <= 64 or not 0 < self.frac_bits < self.acc_bits:
-            raise UserError(f"core: acc_bits {self.acc_bits} / frac_bits {self.frac_bits} invalid")
+        if not 8 <= self.acc_bits <= 53:
+            raise UserError(f"core: acc_bits {self.acc_bits} must be 8..53")
 
     # word-address layout of the Wishbone window (32-bit words)
     @property
@@ -77,8 +75,25 @@ class CoreConfig:
                   (self.weight_depth, self.map_depth)]
         return max(spans + [clog2(self.image_depth), 10])
 
+    @classmethod
+    def for_arch(cls, arch="compact", pe=16, classes=10, size=32, **kw) -> "CoreConfig":
+        """Memories sized for one architecture of training/net.py at P = pe (weights rounded
+        up to 1024 words, the others to powers of two)."""
+        from catsnn.training.net import conv_layers, fc_in_features
+        wd, bd, md, nd, h = 0, 0, 0, 0, size
+        for cin, cout, pool in conv_layers(arch):
+            g = ceil_div(cout, pe)
+            wd, bd, md = wd + cin * 9 * g, bd + g, max(md, g * h * h)
+            h = h // 2 if pool else h
+            nd = max(nd, g * h * h)
+        g = ceil_div(classes, pe)
+        wd, bd, md = wd + fc_in_features(arch, size) * g, bd + g, max(md, g)
+        return cls(pe=pe, weight_depth=ceil_div(wd, 1024) * 1024, bias_depth=1 << clog2(bd),
+                   membrane_depth=1 << clog2(md), map_depth=1 << clog2(nd),
+                   image_depth=3 * size * size, **kw)
+
     def summary(self) -> str:
-        return (f"P={self.pe} acc_bits={self.acc_bits} frac_bits={self.frac_bits} "
+        return (f"P={self.pe} acc_bits={self.acc_bits} "
                 f"weights={self.weight_depth} biases={self.bias_depth} "
                 f"membranes={self.membrane_depth} maps={self.map_depth} words/bank, "
                 f"image={self.image_depth} B, layers<={self.max_layers}")
@@ -143,7 +158,7 @@ class LayerPlan:
     w: int
     gin: int
     g: int
-    base: int        # F_hw - k: the shift of a weight of code 0 for a spike at t = 0
+    base: int        # F - k: the shift of a weight of code 0 for a spike at t = 0
     wbase: int
     bbase: int
 
@@ -159,11 +174,11 @@ class LayerPlan:
     def weight_words(self):
         return self.cin * self.h * self.w * self.g if self.fc else self.cin * 9 * self.g
 
-    def program_words(self, T: int, P: int) -> list[int]:
+    def program_words(self, T: int, F: int, P: int) -> list[int]:
         flags = self.first | self.pool << 1 | self.fc << 2 | self.fires << 3
         # per input channel: weight stride (conv: 9 taps x G; fc: H*W positions x G)
         s_ci = self.positions_in * self.g if self.fc else 9 * self.g
-        return [flags | T << 8 | self.base << 16,
+        return [flags | T << 8 | self.base << 16 | F << 24,
                 self.cin | self.gin << 16,
                 self.h | self.w << 16,
                 self.g | (self.h * self.w) << 16,
@@ -188,14 +203,11 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
     if len(art.layers) > cfg.max_layers:
         raise DoesNotFit(f"model has {len(art.layers)} layers, the core's program holds "
                          f"{cfg.max_layers}")
-    if art.frac_bits > cfg.frac_bits:
-        raise DoesNotFit(f"model needs F = {art.frac_bits} fraction bits, the core has "
-                         f"{cfg.frac_bits}")
-    need_w = art.acc_bits + cfg.frac_bits - art.frac_bits
-    if need_w > cfg.acc_bits:
-        raise DoesNotFit(f"model needs a {need_w}-bit accumulator at F_hw = {cfg.frac_bits} "
-                         f"(W = {art.acc_bits} at F = {art.frac_bits}), the core has "
-                         f"{cfg.acc_bits}")
+    if art.acc_bits > cfg.acc_bits:
+        raise DoesNotFit(f"model needs a {art.acc_bits}-bit accumulator, the core has "
+                         f"{cfg.acc_bits} bits")
+    if not 0 <= art.frac_bits < 64:
+        raise DoesNotFit(f"model F = {art.frac_bits} out of the core's range 0..63")
     plans, wbase, bbase = [], 0, 0
     for i, l in enumerate(art.layers):
         fc = l.kind == "fc"
@@ -206,7 +218,7 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
             cin, h, w = l.in_channels, l.in_height, l.in_width
         if max(h, w) >= 1 << cfg.dim_bits:
             raise DoesNotFit(f"layer {i}: {h}x{w} map, the core handles < {1 << cfg.dim_bits}")
-        base = cfg.frac_bits - l.k
+        base = art.frac_bits - l.k
         if not 0 <= base < 128:
             raise DoesNotFit(f"layer {i}: weight offset k = {l.k} out of the core's range")
         p = LayerPlan(first=i == 0, fc=fc, pool=l.pool, fires=l.fires, cin=cin,
@@ -232,7 +244,6 @@ def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
     """(weight words: list of P codes each, biases[bank] -> list of ints, program words)."""
     import torch
     P = cfg.pe
-    scale = 1 << (cfg.frac_bits - art.frac_bits)
     weights = []
     biases = [[] for _ in range(P)]
     program = []
@@ -247,11 +258,11 @@ def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
             arr[..., :p.cout] = codes.permute(1, 2, 3, 0)
         weights.extend(arr.reshape(-1, P).tolist())   # word (row, g): lanes = banks
         bias = torch.zeros(cpad, dtype=torch.int64)
-        bias[:p.cout] = l.bias * scale
+        bias[:p.cout] = l.bias
         bias = bias.reshape(p.g, P)
         for b in range(P):
             biases[b].extend(bias[:, b].tolist())
-        program.extend(p.program_words(art.T, P))
+        program.extend(p.program_words(art.T, art.frac_bits, P))
     return weights, biases, program
 
 

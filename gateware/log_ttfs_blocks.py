@@ -7,7 +7,8 @@ unchanged (docs/numerics.md) and lets one bitstream run any model of the family.
 * ``ShiftAddPE``: one processing element: a signed W-bit membrane accumulator that loads a bias
   and adds synaptic terms +-(x << s), s = base - t - c (base = F_hw - k per layer; for pixels
   x = p and t = 8, for spikes x = 1 and t the spike time).
-* ``LeadingOneEncoder``: potential -> spike time, the leading-one detector (floor rule).
+* ``LeadingOneEncoder``: potential -> spike time, the leading-one detector (floor rule), with
+  the model's F and T as run-time inputs.
 
 Both are plain Modules with their interface first; tests/test_gateware_blocks.py drives them with
 Migen's simulator against catsnn.numerics.
@@ -45,37 +46,29 @@ class ShiftAddPE(Module):
 
 
 class LeadingOneEncoder(Module):
-    """Combinational: t = 0 if V >= 2^F; t = F - p for the leading one at bit p in
-    [F-T+1, F-1]; no spike (fire = 0) below 2^(F-T+1) or for V <= 0."""
-    def __init__(self, acc_bits, frac_bits, T_max=16):
+    """Combinational: potential -> spike time, with the model's F given at run time.
+
+    For V > 0 of bit length L: t = F + 1 - L, clipped at 0 (V >= 1); a spike when t <= T - 1.
+    V <= 0 never fires. One leading-one detector and one subtraction: no multiplier, no shifter.
+    """
+    def __init__(self, acc_bits, T_max=16):
         # interface
         self.v = Signal((acc_bits, True))
+        self.F = Signal(6)                        # the model's fraction bits
         self.T = Signal(5)                        # time window of the model, 4..T_max
         self.t = Signal(4)
         self.fire = Signal()
 
         # # #
 
-        F = frac_bits
-        at_least_one = Signal()
-        self.comb += at_least_one.eq(~self.v[-1] & (self.v[F:acc_bits - 1] != 0))
-        # priority chain from the highest fractional bit down: the first one found wins
-        t_found, fire = Signal(4), Signal()
-        chain = None
-        for k in range(T_max - 1, 0, -1):     # lowest priority first, highest last
-            p = F - k
-            if p < 0:
-                continue
-            stmt = If(self.v[p] & (k < self.T), t_found.eq(k), fire.eq(1))
-            chain = stmt if chain is None else stmt.Else(chain)
-        # defaults first; the nested If gives bit F-1 (k = 1) the highest priority
-        self.comb += [t_found.eq(0), fire.eq(0)] + ([chain] if chain is not None else [])
+        length = Signal(max=acc_bits + 1)         # bit length of V (for V >= 0)
+        # later statements win: the highest set bit below the sign sets the length
+        self.comb += [length.eq(0)] + [If(self.v[i], length.eq(i + 1))
+                                       for i in range(acc_bits - 1)]
+        t_raw = Signal((8, True))
+        T_s = Signal((8, True))
+        self.comb += [t_raw.eq(self.F + 1 - length), T_s.eq(self.T)]
         self.comb += [
-            If(self.v[-1],
-                self.fire.eq(0), self.t.eq(0)
-            ).Elif(at_least_one,
-                self.fire.eq(1), self.t.eq(0)
-            ).Else(
-                self.fire.eq(fire), self.t.eq(t_found)
-            )
+            self.fire.eq(~self.v[-1] & (length != 0) & (t_raw < T_s)),
+            self.t.eq(Mux(t_raw[-1], 0, t_raw)),
         ]

@@ -65,7 +65,7 @@ class _Bus:
 
 class LogTTFSCore(Module, AutoCSR):
     def __init__(self, cfg: CoreConfig = CoreConfig(), with_csr=False):
-        P, A, F = cfg.pe, cfg.acc_bits, cfg.frac_bits
+        P, A = cfg.pe, cfg.acc_bits
         self.cfg = cfg
         # interface
         self.bus = wishbone.Interface(data_width=32) if wishbone is not None else _Bus()
@@ -125,6 +125,7 @@ class LogTTFSCore(Module, AutoCSR):
         bus_owned = Signal()                   # engine idle or paused: the bus owns the ports
         first, pool, fc, fires = Signal(), Signal(), Signal(), Signal()
         T = Signal(5)
+        frac = Signal(6)                        # the model's F
         base = Signal(8)
         cin, gin = Signal(16), Signal(16)
         H, W = Signal(DB), Signal(DB)
@@ -410,11 +411,11 @@ class LogTTFSCore(Module, AutoCSR):
         fire_bits = Signal(P)
         f_out = []
         for p in range(P):
-            enc = LeadingOneEncoder(A, F, T_max=16)
+            enc = LeadingOneEncoder(A, T_max=16)
             self.submodules += enc
             tv, tmin, tw = Signal(5, name=f"tv{p}"), Signal(5, name=f"tmin{p}"), \
                 Signal(5, name=f"tw{p}")
-            self.comb += [enc.v.eq(vr_[p][0].dat_r), enc.T.eq(T),
+            self.comb += [enc.v.eq(vr_[p][0].dat_r), enc.T.eq(T), enc.F.eq(frac),
                           tv.eq(Mux(enc.fire, enc.t, MAP_NO_SPIKE)),
                           fire_bits[p].eq(enc.fire & fr_valid),
                           tw.eq(Mux(fr_first | (tv < tmin), tv, tmin))]
@@ -438,6 +439,7 @@ class LogTTFSCore(Module, AutoCSR):
         self.comb += [
             first.eq(fields[0][0]), pool.eq(fields[0][1]), fc.eq(fields[0][2]),
             fires.eq(fields[0][3]), T.eq(fields[0][8:13]), base.eq(fields[0][16:24]),
+            frac.eq(fields[0][24:30]),
             cin.eq(fields[1][:16]), gin.eq(fields[1][16:]), H.eq(fields[2][:DB]),
             W.eq(fields[2][16:16 + DB]), G.eq(fields[3][:16]), HW.eq(fields[3][16:]),
             wbase.eq(fields[4]), s_ci.eq(fields[5]), s_word.eq(fields[6]),
@@ -597,7 +599,7 @@ class LogTTFSCore(Module, AutoCSR):
         self.sync += reg_r.eq(Array([
             Signal(32), status_word, nlayers, cycles_total,
             Signal(32, reset=CORE_ID | P << 16 | 0 << 24),
-            Signal(32, reset=A | F << 8 | cfg.max_layers << 16 | cfg.dim_bits << 24),
+            Signal(32, reset=A | cfg.max_layers << 16 | cfg.dim_bits << 24),
             Signal(32, reset=cfg.weight_depth),
             Signal(32, reset=cfg.membrane_depth | cfg.map_depth << 16),
         ])[offset[:3]])

@@ -202,11 +202,7 @@ class CoreSim:
                                                   True), 2)
             v = lo | hi << 32
             vals.append(v - (1 << 64) if v >> 63 else v)
-        shift = cfg.frac_bits - self.art.frac_bits
-        out = torch.tensor(vals, dtype=torch.int64)
-        if torch.any(out & ((1 << shift) - 1)):
-            raise CoreError("core: output potentials are not multiples of 2^(F_hw - F)")
-        return out >> shift
+        return torch.tensor(vals, dtype=torch.int64)
 
     def run_image(self, pixels: torch.Tensor, with_maps=False, max_cycles=200_000_000) -> CoreRun:
         """One uint8 (C, H, W) image through the loaded model. with_maps: step mode, every

@@ -24,6 +24,7 @@ class BackendOutput:
     sops: torch.Tensor | None = None  # int64 (N, layers), where the backend counts them
     notes: list = field(default_factory=list)  # per-batch remarks that make images mismatch
     bad_images: torch.Tensor | None = None     # bool (N,): images the backend itself flags
+    cycles: torch.Tensor | None = None         # int64 (N,): hardware cycles per image
 
     @property
     def predictions(self):
@@ -63,7 +64,39 @@ class AnnBackend:
         return out
 
 
-BACKENDS = {"reference": ReferenceBackend, "ann": AnnBackend}
+class CoreBackend:
+    """The log-TTFS core (gateware/log_ttfs_core.py) simulated by Verilator, one image at a
+    time. With --check it runs in step mode and reads every layer's spike map back."""
+    name = "core"
+    batch = 10
+
+    def __init__(self, art: ModelArtifact, pe: int = 16, check: bool = False):
+        from catsnn.gateware.core_config import CoreConfig, DoesNotFit, plan_model
+        from catsnn.gateware.verilator_core import CoreSim
+        cfg = CoreConfig.for_arch("compact", pe)
+        try:
+            plan_model(art, cfg)
+        except DoesNotFit as e:
+            raise DoesNotFit(f"{e} (the simulated core is sized for the compact model)") from None
+        self.sim = CoreSim(cfg)
+        self.sim.load_model(art)
+        self.art, self.pe, self.with_maps = art, pe, check
+        self.info = {"pe": pe}
+
+    def run(self, pixels):
+        maps, pots, sops, cycles = [], [], [], []
+        for img in pixels:
+            r = self.sim.run_image(img, with_maps=self.with_maps)
+            maps.append(r.spike_times)
+            pots.append(r.potentials)
+            sops.append(r.counters["sops"])
+            cycles.append(r.cycles)
+        times = [torch.stack(per_layer) for per_layer in zip(*maps)] if self.with_maps else []
+        return BackendOutput(times, torch.stack(pots), torch.tensor(sops, dtype=torch.int64),
+                             cycles=torch.tensor(cycles, dtype=torch.int64))
+
+
+BACKENDS = {"reference": ReferenceBackend, "ann": AnnBackend, "core": CoreBackend}
 
 
 def first_difference(a: torch.Tensor, b: torch.Tensor):
@@ -105,12 +138,18 @@ def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, off
 
 
 def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: torch.Tensor,
-             offset: int = 0, check: bool = False, batch: int = 250, progress=True) -> dict:
-    be = BACKENDS[backend](art)
+             offset: int = 0, check: bool = False, batch: int = 250, progress=True,
+             pe: int = 16) -> dict:
+    if backend == "core":
+        be = CoreBackend(art, pe=pe, check=check)
+        batch = min(batch, be.batch)
+    else:
+        be = BACKENDS[backend](art)
     ref = ReferenceBackend(art) if check else None
     n = len(labels)
     correct, mismatches, first, seconds = 0, 0, None, 0.0
     sops_total, have_sops = 0, True
+    cycles_total = None
     tty = sys.stderr.isatty()
     last_print = 0.0
     for i in range(0, n, batch):
@@ -123,6 +162,8 @@ def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: tor
             have_sops = False
         else:
             sops_total += int(out.sops.sum())
+        if out.cycles is not None:
+            cycles_total = (cycles_total or 0) + int(out.cycles.sum())
         if ref is not None:
             bad, desc = compare(ref.run(x), out, art, offset + i)
             mismatches += int(bad.sum())
@@ -141,6 +182,11 @@ def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: tor
               "images_per_s": n / seconds if seconds else 0.0}
     if have_sops and n:
         result["sops_per_image"] = sops_total / n
+    if cycles_total is not None and n:
+        result["cycles_per_image"] = cycles_total / n
+        result.update(getattr(be, "info", {}))
+        if have_sops:   # synaptic operations per cycle per processing element
+            result["pe_efficiency"] = sops_total / cycles_total / result["pe"]
     if check:
         result["mismatches"] = mismatches
         result["first_mismatch"] = first

@@ -10,20 +10,23 @@ from catsnn.gateware.log_ttfs_blocks import LeadingOneEncoder, ShiftAddPE
 from catsnn.numerics import NO_SPIKE, spike_time_int
 
 
-@pytest.mark.parametrize("T", [4, 8, 16])
-def test_leading_one_encoder_matches_spike_time_int(T):
-    W, F = 36, 24
-    dut = LeadingOneEncoder(W, F)
+@pytest.mark.parametrize("T,F", [(4, 20), (8, 24), (16, 33), (8, 0), (16, 40)])
+def test_leading_one_encoder_matches_spike_time_int(T, F):
+    W = 36
+    dut = LeadingOneEncoder(W)
     rng = random.Random(T)
     vals = [0, 1, -1, -(1 << (W - 1)), (1 << (W - 1)) - 1, 1 << F, (1 << F) - 1]
     for k in range(0, T + 2):
-        vals += [(1 << (F - k)) + d for d in (-1, 0, 1)]
+        if 0 <= F - k < W - 1:
+            vals += [(1 << (F - k)) + d for d in (-1, 0, 1)]
+    vals = [v for v in vals if -(1 << (W - 1)) <= v < 1 << (W - 1)]
     vals += [rng.randrange(-(1 << 30), 1 << 30) >> rng.randrange(0, 30) for _ in range(300)]
     want = spike_time_int(torch.tensor(vals), F, T).tolist()
     got = []
 
     def bench():
         yield dut.T.eq(T)
+        yield dut.F.eq(F)
         for v in vals:
             yield dut.v.eq(v)
             yield
