@@ -1,46 +1,118 @@
 """Building blocks of the log-TTFS processor (issue 3), in Migen: no multiplier anywhere.
 
-The core runs at a fixed hardware fraction F_hw >= every model's F: the host scales a model's
-integers by 2^(F_hw - F) (biases; the shifts below absorb the rest), which leaves every spike time
-unchanged (docs/numerics.md) and lets one bitstream run any model of the family.
+Each is a plain Module with its interface first, used as is by ``log_ttfs_core.LogTTFSCore`` and
+unit-tested in Migen's simulator by tests/test_gateware_blocks.py against a software model:
 
-* ``ShiftAddPE``: one processing element: a signed W-bit membrane accumulator that loads a bias
-  and adds synaptic terms +-(x << s), s = base - t - c (base = F_hw - k per layer; for pixels
-  x = p and t = 8, for spikes x = 1 and t the spike time).
-* ``LeadingOneEncoder``: potential -> spike time, the leading-one detector (floor rule), with
-  the model's F and T as run-time inputs.
-
-Both are plain Modules with their interface first; tests/test_gateware_blocks.py drives them with
-Migen's simulator against catsnn.numerics.
+* ``ShiftAddPE``: one lane of the synapse engine: stage 1 registers the synaptic term
+  ``+-(x << (base - t - c))`` of a weight code (a barrel shift; ``base = F - k`` of the layer;
+  x = pixel with t = 8, or 1 for a spike at t), stage 2 adds it to the membrane potential it is
+  given (combinational, so the core can feed it from memory or from its forwarding register).
+* ``TapAddressGenerator``: one input event -> one operation per (tap that lands on the output
+  map, group of P output channels): weight word and membrane word addresses, by additions only.
+* ``LeadingOneEncoder``: potential -> spike time (floor rule), the model's F and T at run time.
 """
 from migen import If, Module, Mux, Signal
 
 
 class ShiftAddPE(Module):
-    def __init__(self, acc_bits=40, base_bits=7):
+    def __init__(self, acc_bits=36, base_bits=8):
         # interface
-        self.load = Signal()                      # acc <- bias
-        self.bias = Signal((acc_bits, True))
-        self.valid = Signal()                     # acc <- acc +- (x << (base - t - c))
+        self.valid = Signal()                     # stage 1: an operation for this lane
         self.x = Signal(8)                        # pixel value, or 1 for a spike
-        self.t = Signal(4 + 1)                    # spike time (8 for pixels)
+        self.t = Signal(5)                        # spike time (8 for pixels)
         self.code = Signal(5)                     # 5-bit log weight code: sign | c
-        self.base = Signal(base_bits)             # F_hw - k of the layer
-        self.acc = Signal((acc_bits, True))
+        self.base = Signal(base_bits)             # F - k of the layer
+        self.active = Signal()                    # stage 2: the registered op adds a term
+        self.v_in = Signal((acc_bits, True))      # stage 2: potential before
+        self.v_out = Signal((acc_bits, True))     # stage 2: potential after (combinational)
 
         # # #
 
         c = self.code[:4]
-        negative = self.code[4]
-        shift = Signal(base_bits + 1)
-        self.comb += shift.eq(self.base - self.t - c)
-        term = Signal((acc_bits, True))
-        self.comb += term.eq(self.x << shift)     # a barrel shifter, not a multiplier
+        shift = Signal(base_bits)
+        term1 = Signal(acc_bits)
+        self.comb += [shift.eq(self.base - self.t - c),
+                      term1.eq(self.x << shift)]  # a barrel shifter, not a multiplier
+        term, negative = Signal(acc_bits), Signal()
+        self.sync += [term.eq(term1), negative.eq(self.code[4]),
+                      self.active.eq(self.valid & (c != 15))]
+        self.comb += self.v_out.eq(Mux(self.active,
+                                       Mux(negative, self.v_in - term, self.v_in + term),
+                                       self.v_in))
+
+
+class TapAddressGenerator(Module):
+    """Events in (a valid/ready stream), operations out, one per cycle, no bubble between
+    events. For a conv event at (y, x) (linear position pos = y*W + x, weight row w = the
+    address of its input channel's tap 0, group 0): taps (ky, kx) in row order with output
+    position (y - ky + 1, x - kx + 1) on the map, then groups g = 0..G-1:
+    weight address ``w + (3*ky + kx)*G + g``, membrane address ``g*H*W + (y-ky+1)*W + x-kx+1``.
+    For an fc event: ``w + g`` and ``g``."""
+    def __init__(self, pos_bits, dim_bits, waddr_bits, maddr_bits):
+        # interface: layer parameters
+        self.fc = Signal()
+        self.H, self.W = Signal(dim_bits), Signal(dim_bits)
+        self.G, self.HW = Signal(16), Signal(16)
+        # interface: event stream
+        self.ev_valid, self.ev_ready = Signal(), Signal()
+        self.ev_pos, self.ev_y, self.ev_x = Signal(pos_bits), Signal(dim_bits), Signal(dim_bits)
+        self.ev_mag, self.ev_t, self.ev_w = Signal(8), Signal(5), Signal(waddr_bits)
+        # interface: operation stream (one per cycle while op_valid)
+        self.op_valid = Signal()
+        self.waddr = Signal(waddr_bits)
+        self.maddr = Signal(maddr_bits + 1)
+        self.mag, self.t = Signal(8), Signal(5)
+
+        # # #
+
+        G, H, W, fc = self.G, self.H, self.W, self.fc
+        ky, kx, ky_hi, kx_hi, kx_lo = Signal(2), Signal(2), Signal(2), Signal(2), Signal(2)
+        g = Signal(16)
+        MB = maddr_bits + 1
+        row_wa, tap_m, row_m = Signal(waddr_bits), Signal(MB), Signal(MB)
+        G3 = Signal(waddr_bits)
+        self.comb += G3.eq(G + (G << 1))
+        last_g, last_op = Signal(), Signal()
+        self.comb += [last_g.eq(g == G - 1),
+                      last_op.eq(last_g & (fc | ((kx == kx_hi) & (ky == ky_hi))))]
+        take = self.ev_ready
+        self.comb += take.eq(self.ev_valid & (~self.op_valid | last_op))
+        # tap range of the new event: the output row oy = y - ky + 1 must be on the map
+        n_kylo, n_kxlo = Signal(2), Signal(2)
+        self.comb += [n_kylo.eq(self.ev_y == H - 1), n_kxlo.eq(self.ev_x == W - 1)]
+        n_row_m = Signal(MB)     # first tap row's membrane position: pos + W + 1 - ky*W
+        self.comb += n_row_m.eq(self.ev_pos + W + 1 - Mux(n_kylo, W, 0))
+        gstride = Signal(16)
+        self.comb += gstride.eq(Mux(fc, 1, self.HW))
+        cur_w, cur_m = self.waddr, self.maddr
         self.sync += [
-            If(self.load,
-                self.acc.eq(self.bias)
-            ).Elif(self.valid & (c != 15),
-                self.acc.eq(Mux(negative, self.acc - term, self.acc + term))
+            If(take,
+                self.op_valid.eq(1), self.mag.eq(self.ev_mag), self.t.eq(self.ev_t), g.eq(0),
+                ky.eq(n_kylo), kx.eq(n_kxlo), kx_lo.eq(n_kxlo),
+                ky_hi.eq(Mux(self.ev_y == 0, 1, 2)), kx_hi.eq(Mux(self.ev_x == 0, 1, 2)),
+                If(fc,
+                    cur_w.eq(self.ev_w), row_wa.eq(self.ev_w), cur_m.eq(0), tap_m.eq(0),
+                    row_m.eq(0)
+                ).Else(
+                    row_wa.eq(self.ev_w + Mux(n_kylo, G3, 0)),
+                    cur_w.eq(self.ev_w + Mux(n_kylo, G3, 0) + Mux(n_kxlo, G, 0)),
+                    row_m.eq(n_row_m),
+                    tap_m.eq(n_row_m - n_kxlo), cur_m.eq(n_row_m - n_kxlo),
+                )
+            ).Elif(self.op_valid,
+                If(~last_g,
+                    g.eq(g + 1), cur_w.eq(cur_w + 1), cur_m.eq(cur_m + gstride)
+                ).Elif(last_op,
+                    self.op_valid.eq(0)
+                ).Elif(kx != kx_hi,      # next tap in the row: (tap+1)*G is the next word
+                    g.eq(0), kx.eq(kx + 1), cur_w.eq(cur_w + 1),
+                    tap_m.eq(tap_m - 1), cur_m.eq(tap_m - 1)
+                ).Else(                  # next row of taps
+                    g.eq(0), ky.eq(ky + 1), kx.eq(kx_lo),
+                    row_wa.eq(row_wa + G3), cur_w.eq(row_wa + G3 + Mux(kx_lo != 0, G, 0)),
+                    row_m.eq(row_m - W), tap_m.eq(row_m - W - kx_lo),
+                    cur_m.eq(row_m - W - kx_lo)
+                )
             )
         ]
 

@@ -40,7 +40,7 @@ from catsnn.gateware.core_config import (CORE_ID, COUNTERS, CTRL_CONTINUE, CTRL_
                                   REGION_IMAGE, REGION_MAP0, REGION_MAP1, REGION_MEMBRANE,
                                   REGION_REGS, REGION_WEIGHT, CoreConfig, LANES_PER_WORD,
                                   clog2, lane_groups)
-from catsnn.gateware.log_ttfs_blocks import LeadingOneEncoder
+from catsnn.gateware.log_ttfs_blocks import LeadingOneEncoder, ShiftAddPE, TapAddressGenerator
 
 try:  # LiteX for the bus and CSRs; the core's logic itself is plain Migen
     from litex.soc.interconnect import wishbone
@@ -285,89 +285,40 @@ class LogTTFSCore(Module, AutoCSR):
         # already includes position * G (sc_posw)
 
         # ---------------- synapse engine: address generator ----------------
-        ag_active = Signal()
-        e_pos, e_y, e_x = Signal(PB), Signal(DB), Signal(DB)
-        e_mag, e_t, e_w = Signal(8), Signal(5), Signal(WAB)
-        self.comb += Cat(e_pos, e_y, e_x, e_mag, e_t, e_w).eq(fifo.dout)
-        ky, kx, ky_hi, kx_hi, kx_lo = Signal(2), Signal(2), Signal(2), Signal(2), Signal(2)
-        g = Signal(16)
-        cur_w, row_wa, cur_m, tap_m, row_m = Signal(WAB), Signal(WAB), Signal(MAB + 1), \
-            Signal(MAB + 1), Signal(MAB + 1)
-        mag, tt = Signal(8), Signal(5)
-        G3 = Signal(WAB)
-        self.comb += G3.eq(G + (G << 1))
-        last_g = Signal()
-        last_op = Signal()
-        self.comb += [last_g.eq(g == G - 1),
-                      last_op.eq(last_g & (fc | ((kx == kx_hi) & (ky == ky_hi))))]
-        take = Signal()
+        ag = TapAddressGenerator(PB, DB, WAB, MAB)
+        self.submodules.ag = ag
         scanning = Signal()
-        self.comb += take.eq(scanning & fifo.readable & (~ag_active | last_op))
-        self.comb += fifo.re.eq(take)
-        # tap ranges of the new event: output row oy = y - ky + 1 must be on the map
-        n_kylo, n_kxlo = Signal(2), Signal(2)
-        self.comb += [n_kylo.eq(e_y == H - 1), n_kxlo.eq(e_x == W - 1)]
-        # first tap's membrane position: pos + W + 1 - ky*W - kx
-        n_row_m = Signal(MAB + 1)
-        self.comb += n_row_m.eq(e_pos + W + 1 - Mux(n_kylo, W, 0))
-        gstride = Signal(16)
-        self.comb += gstride.eq(Mux(fc, 1, HW))
-        self.sync += [
-            If(take,
-                ag_active.eq(1), mag.eq(e_mag), tt.eq(e_t), g.eq(0),
-                ky.eq(n_kylo), kx.eq(n_kxlo), kx_lo.eq(n_kxlo),
-                ky_hi.eq(Mux(e_y == 0, 1, 2)), kx_hi.eq(Mux(e_x == 0, 1, 2)),
-                If(fc,
-                    cur_w.eq(e_w), row_wa.eq(e_w), cur_m.eq(0), tap_m.eq(0), row_m.eq(0)
-                ).Else(
-                    row_wa.eq(e_w + Mux(n_kylo, G3, 0)),
-                    cur_w.eq(e_w + Mux(n_kylo, G3, 0) + Mux(n_kxlo, G, 0)),
-                    row_m.eq(n_row_m),
-                    tap_m.eq(n_row_m - n_kxlo), cur_m.eq(n_row_m - n_kxlo),
-                )
-            ).Elif(ag_active,
-                If(~last_g,
-                    g.eq(g + 1), cur_w.eq(cur_w + 1), cur_m.eq(cur_m + gstride)
-                ).Elif(last_op,
-                    ag_active.eq(0)
-                ).Elif(kx != kx_hi,      # next tap in the row
-                    g.eq(0), kx.eq(kx + 1),
-                    cur_w.eq(cur_w + 1),             # (tap+1)*G = tap*G + G: the next word
-                    tap_m.eq(tap_m - 1), cur_m.eq(tap_m - 1)
-                ).Else(                  # next row of taps
-                    g.eq(0), ky.eq(ky + 1), kx.eq(kx_lo),
-                    row_wa.eq(row_wa + G3), cur_w.eq(row_wa + G3 + Mux(kx_lo != 0, G, 0)),
-                    row_m.eq(row_m - W), tap_m.eq(row_m - W - kx_lo),
-                    cur_m.eq(row_m - W - kx_lo)
-                )
-            )
+        self.comb += [
+            ag.fc.eq(fc), ag.H.eq(H), ag.W.eq(W), ag.G.eq(G), ag.HW.eq(HW),
+            ag.ev_valid.eq(scanning & fifo.readable), fifo.re.eq(ag.ev_ready),
+            Cat(ag.ev_pos, ag.ev_y, ag.ev_x, ag.ev_mag, ag.ev_t, ag.ev_w).eq(fifo.dout),
         ]
+        ag_active, cur_w, cur_m = ag.op_valid, ag.waddr, ag.maddr
 
         # ---------------- synapse engine: the P shift-add lanes ----------------
+        # stage 0: weight word read at cur_w; stage 1: terms, membrane read at m1;
+        # stage 2: read-modify-write at m2, the last write forwarded when m1 == m2
         v1, v2, fwd2 = Signal(), Signal(), Signal()
         m1, m2 = Signal(MAB), Signal(MAB)
         mag1, t1 = Signal(8), Signal(5)
         self.sync += [
-            v1.eq(ag_active), m1.eq(cur_m), mag1.eq(mag), t1.eq(tt),
+            v1.eq(ag_active), m1.eq(cur_m), mag1.eq(ag.mag), t1.eq(ag.t),
             v2.eq(v1), m2.eq(m1), fwd2.eq(v1 & v2 & (m1 == m2)),
         ]
         nz2 = Signal(P)
-        vnew = [Signal((A, True), name=f"vnew{p}") for p in range(P)]
+        vnew = []
         for p in range(P):
-            code = wr_[0].dat_r[5 * p:5 * p + 5]
-            c = code[:4]
-            sh = Signal(8, name=f"shift{p}")
-            term1 = Signal(A, name=f"term{p}")
-            term2, neg2 = Signal(A, name=f"term2_{p}"), Signal(name=f"neg2_{p}")
-            self.comb += [sh.eq(base - t1 - c), term1.eq(mag1 << sh)]   # a barrel shift
-            self.sync += [term2.eq(term1), neg2.eq(code[4]), nz2[p].eq(v1 & (c != 15))]
+            pe = ShiftAddPE(A)
+            self.submodules += pe
             vlast = Signal((A, True), name=f"vlast{p}")
-            vold = Signal((A, True), name=f"vold{p}")
             self.comb += [
-                vold.eq(Mux(fwd2, vlast, vr_[p][0].dat_r)),
-                vnew[p].eq(Mux(nz2[p], Mux(neg2, vold - term2, vold + term2), vold)),
+                pe.valid.eq(v1), pe.x.eq(mag1), pe.t.eq(t1), pe.base.eq(base),
+                pe.code.eq(wr_[0].dat_r[5 * p:5 * p + 5]),
+                pe.v_in.eq(Mux(fwd2, vlast, vr_[p][0].dat_r)),
+                nz2[p].eq(pe.active),
             ]
-            self.sync += If(v2, vlast.eq(vnew[p]))
+            self.sync += If(v2, vlast.eq(pe.v_out))
+            vnew.append(pe.v_out)
 
         # ---------------- FIRE ----------------
         fire_run = Signal()

@@ -4,9 +4,10 @@ import random
 import pytest
 import torch
 
+from migen import Array, Constant as Const, If, Module, Signal
 from migen.sim import run_simulation
 
-from catsnn.gateware.log_ttfs_blocks import LeadingOneEncoder, ShiftAddPE
+from catsnn.gateware.log_ttfs_blocks import LeadingOneEncoder, ShiftAddPE, TapAddressGenerator
 from catsnn.numerics import NO_SPIKE, spike_time_int
 
 
@@ -39,12 +40,15 @@ def test_leading_one_encoder_matches_spike_time_int(T, F):
 
 
 def test_shift_add_pe_accumulates_exact_terms():
-    W, F_hw = 52, 36  # F_hw >= (T-1) + 14 + k for T = 16, k <= 3; 255 << 36 fits in W
+    """Feed each op at stage 1, the running potential at stage 2 (as the core does)."""
+    W = 52
     dut = ShiftAddPE(acc_bits=W)
     rng = random.Random(0)
     runs = []
     for _ in range(20):
-        k = rng.randrange(-3, 4)
+        # base = F - k >= 15 + 14 (a spike at t = 15 with code 14 is not truncated);
+        # the largest term 255 << (base - 8) and 44 of them fit in W
+        base = rng.randrange(29, 44)
         bias = rng.randrange(-(1 << 44), 1 << 44)
         terms = []
         for _ in range(rng.randrange(0, 40)):
@@ -54,7 +58,9 @@ def test_shift_add_pe_accumulates_exact_terms():
             if code == 31:
                 code = 15
             terms.append((x, t, code))
-        runs.append((F_hw - k, bias, terms))
+        # the edges: the largest pixel with the largest weight, and the smallest term
+        terms += [(255, 8, 0), (255, 8, 16), (1, 15, 14), (1, 15, 30)]
+        runs.append((base, bias, terms))
 
     def expect(base, bias, terms):
         v = bias
@@ -68,21 +74,74 @@ def test_shift_add_pe_accumulates_exact_terms():
 
     def bench():
         for base, bias, terms in runs:
+            v = bias
             yield dut.base.eq(base)
-            yield dut.bias.eq(bias)
-            yield dut.load.eq(1)
-            yield
-            yield dut.load.eq(0)
             for x, t, code in terms:
-                yield dut.x.eq(x)
+                yield dut.x.eq(x)            # stage 1: the op ...
                 yield dut.t.eq(t)
                 yield dut.code.eq(code)
                 yield dut.valid.eq(1)
                 yield
-            yield dut.valid.eq(0)
-            yield
-            got.append((yield dut.acc))
+                yield dut.v_in.eq(v)         # ... stage 2: the potential it adds to
+                yield
+                v = yield dut.v_out
+            got.append(v)
 
     run_simulation(dut, bench())
     for i, (run, g) in enumerate(zip(runs, got)):
         assert g == expect(*run), f"run {i}: expected {expect(*run)}, got {g}"
+
+
+def tap_ops(H, W, G, HW, fc, y, x, w):
+    """Software model of TapAddressGenerator: the (weight, membrane) addresses of one event."""
+    if fc:
+        return [(w + g, g) for g in range(G)]
+    ops = []
+    for ky in range(3):
+        for kx in range(3):
+            oy, ox = y - ky + 1, x - kx + 1
+            if 0 <= oy < H and 0 <= ox < W:
+                ops += [(w + (3 * ky + kx) * G + g, g * HW + oy * W + ox) for g in range(G)]
+    return ops
+
+
+@pytest.mark.parametrize("H,W,G,fc", [(4, 4, 1, False), (5, 3, 3, False), (1, 6, 2, False),
+                                      (2, 2, 2, False), (8, 8, 2, True)])
+def test_tap_address_generator_matches_model(H, W, G, fc):
+    dut = TapAddressGenerator(pos_bits=12, dim_bits=6, waddr_bits=16, maddr_bits=12)
+    rng = random.Random(H * 100 + W * 10 + G)
+    events = [(y, x) for y in (0, H - 1) for x in (0, W - 1)]      # corners first
+    events += [(rng.randrange(H), rng.randrange(W)) for _ in range(12)]
+    events = [(y, x, rng.randrange(0, 500)) for y, x in events]
+    want = [op for y, x, w in events for op in tap_ops(H, W, G, H * W, fc, y, x, w)]
+    top = _EventSource(dut, events, H, W, G, fc)
+    got = []
+
+    def bench():
+        for _ in range(len(want) + 20):
+            if (yield dut.op_valid):
+                got.append(((yield dut.waddr), (yield dut.maddr)))
+            yield
+
+    run_simulation(top, bench())
+    # every op in order, and no bubble: the ops are back to back from the first one
+    assert got == want, next((f"op {j}: expected {a}, got {b}" for j, (a, b)
+                              in enumerate(zip(want, got)) if a != b),
+                             f"{len(got)} ops, expected {len(want)}")
+
+
+class _EventSource(Module):
+    """Offers the events to the generator under test one after another (valid/ready)."""
+    def __init__(self, dut, events, H, W, G, fc):
+        self.submodules.dut = dut
+        self.comb += [dut.fc.eq(fc), dut.H.eq(H), dut.W.eq(W), dut.G.eq(G), dut.HW.eq(H * W)]
+        i = Signal(max=len(events) + 1)
+        pick = lambda vals, bits: Array([Const(v, bits) for v in vals + [0]])[i]  # noqa: E731
+        self.comb += [
+            dut.ev_valid.eq(i < len(events)),
+            dut.ev_y.eq(pick([y for y, _, _ in events], 6)),
+            dut.ev_x.eq(pick([x for _, x, _ in events], 6)),
+            dut.ev_pos.eq(pick([y * W + x for y, x, _ in events], 12)),
+            dut.ev_w.eq(pick([w for _, _, w in events], 16)),
+        ]
+        self.sync += If(dut.ev_ready & dut.ev_valid, i.eq(i + 1))
