@@ -47,7 +47,7 @@ def cmd_eval(a):
         raise UserError(f"backend {a.backend!r} is not available")
     dataset, images, labels = _test_images(a, art)
     r = evaluate(art, a.backend, images, labels, offset=a.offset, check=a.check, batch=a.batch,
-                 progress=not a.quiet, pe=a.pe)
+                 progress=not a.quiet, pe=a.pe, port=a.port, timeout=a.timeout)
     r = {"model": str(a.model), "dataset": dataset, **r}
     if a.json:
         print(json.dumps(r))
@@ -61,6 +61,9 @@ def cmd_eval(a):
         if "cycles_per_image" in r:
             rows.append(("cycles/image", f"{r['cycles_per_image']:,.0f} (P = {r['pe']}, "
                          f"{r['pe_efficiency']:.3f} SOPs per cycle per PE)"))
+        if "link_bytes_per_s" in r:
+            rows.append(("link", f"model load {r['model_load_s']:.1f} s, "
+                         f"{r['link_bytes_per_s'] / 1024:.1f} KiB/s"))
         if a.check:
             rows.append(("check", f"{r['mismatches']} of {r['images']} images differ from the "
                                   f"reference" + (f"; first: {r['first_mismatch']}"
@@ -195,8 +198,14 @@ def build_parser():
 
     e = sub.add_parser("eval", help="evaluate a model artifact with a backend")
     e.add_argument("model", type=Path)
-    e.add_argument("--backend", default="reference", choices=["ann", "reference", "core"],
-                   help="core: the log-TTFS processor gateware simulated by Verilator")
+    e.add_argument("--backend", default="reference", choices=["ann", "reference", "core", "soc"],
+                   help="core: the log-TTFS processor gateware simulated by Verilator; soc: the "
+                        "SoC over its UART (--port)")
+    e.add_argument("--port", default=None,
+                   help="soc: pyserial URL of the device (/dev/ttyUSB1, socket://127.0.0.1:PORT "
+                        "from `catsnn sim`), or 'sim' to start a simulated SoC for this run")
+    e.add_argument("--timeout", type=float, default=30.0,
+                   help="soc: seconds to wait for each reply (the simulation is slow)")
     e.add_argument("--pe", type=int, default=16,
                    help="core: processing elements P (output channels per cycle), 1..64")
     _data_args(e)

@@ -109,7 +109,10 @@ class CoreConfig:
 REGION_REGS, REGION_IMAGE, REGION_BIAS, REGION_WEIGHT, REGION_MEMBRANE, REGION_MAP0, \
     REGION_MAP1, REGION_COUNTERS = range(8)
 # registers (word offsets in REGION_REGS)
-REG_CTRL, REG_STATUS, REG_NLAYERS, REG_CYCLES, REG_ID, REG_DEPTH0, REG_DEPTH1, REG_DEPTH2 = range(8)
+REG_CTRL, REG_STATUS, REG_NLAYERS, REG_CYCLES, REG_ID, REG_DEPTH0, REG_DEPTH1, REG_DEPTH2, \
+    REG_DEPTH3 = range(9)
+INFO_REGS = 9                        # registers 0..8 describe the core (firmware INFO reply)
+RECORD_NEEDS = 0xFE                  # model image record: what the model needs (8 words)
 REG_PROGRAM = 0x100                  # max_layers * PROGRAM_WORDS words of layer program
 CTRL_START, CTRL_STEP, CTRL_CONTINUE = 1, 2, 4
 STATUS_BUSY, STATUS_DONE, STATUS_PAUSED = 1, 2, 4
@@ -292,3 +295,70 @@ def unpack_lane_words(bus_words: list[int], pe: int) -> list[list[int]]:
 def image_bytes(pixels) -> bytes:
     """One uint8 (C, H, W) image in the core's image-memory order."""
     return bytes(pixels.contiguous().reshape(-1).tolist())
+
+
+def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> list[int]:
+    """The 8 words of the model image's needs record: P, accumulator bits, layers, and words per
+    bank of weights, biases, membranes, spike maps, then image bytes."""
+    return [cfg.pe, art.acc_bits, len(plans), sum(p.weight_words for p in plans),
+            sum(p.g for p in plans), max(p.g * p.positions for p in plans),
+            max((p.g * p.out_positions for p in plans if p.fires), default=0),
+            art.layers[0].in_channels * art.layers[0].in_height * art.layers[0].in_width]
+
+
+def model_image(art: ModelArtifact, cfg: CoreConfig) -> bytes:
+    """The model as the firmware loads it: a needs record, then (region, offset, words) records
+    for the layer program, the layer count, the biases and the weights (host/protocol.RECORD)."""
+    import struct
+    plans = plan_model(art, cfg)
+    weights, biases, program = memory_images(art, cfg, plans)
+    rec = struct.Struct("<B3xII")
+
+    def record(region, offset, words):
+        return rec.pack(region, offset, len(words)) + struct.pack(f"<{len(words)}I", *words)
+    out = [record(RECORD_NEEDS, 0, model_needs(art, cfg, plans)),
+           record(REGION_REGS, REG_PROGRAM, program),
+           record(REGION_REGS, REG_NLAYERS, [len(plans)])]
+    for b in range(cfg.pe):
+        words = []
+        for v in biases[b]:
+            v &= (1 << 64) - 1
+            words += [v & 0xFFFFFFFF, v >> 32]
+        a = bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True) & ((1 << cfg.region_shift) - 1)
+        out.append(record(REGION_BIAS, a, words))
+    # weights: dense lane groups (no padding words); the firmware spreads dense index i to
+    # bus offset (i / G) << clog2(G) | i % G, G = lane_groups(P)
+    dense = [w for word in weights for w in pack_lanes(word, cfg.pe)]
+    for i in range(0, len(dense), 4096):      # records of at most 16 KiB
+        out.append(record(REGION_WEIGHT, i, dense[i:i + 4096]))
+    return b"".join(out)
+
+
+def c_header(cfg: CoreConfig) -> str:
+    """The firmware's view of the core (firmware/core_regs.h is generated from it)."""
+    g = globals()
+    lines = ["/* Generated from gateware/core_config.py by the firmware build: do not edit. */",
+             "#pragma once"]
+    for name in sorted(g):
+        if name.startswith(("REGION_", "REG_", "CTRL_", "STATUS_")) or name in (
+                "CORE_ID", "PROGRAM_WORDS", "INFO_REGS", "RECORD_NEEDS", "MAP_NO_SPIKE",
+                "LANES_PER_WORD"):
+            lines.append(f"#define CORE_{name} {g[name]}")
+    lines += [f"#define CORE_REGION_SHIFT {cfg.region_shift}",
+              f"#define CORE_MEMBRANE_INDEX_BITS {clog2(cfg.membrane_depth)}",
+              f"#define CORE_PE {cfg.pe}",
+              f"#define CORE_LANE_GROUPS {lane_groups(cfg.pe)}",
+              f"#define CORE_LANE_GROUP_BITS {clog2(lane_groups(cfg.pe))}"]
+    return "\n".join(lines) + "\n"
+
+
+def config_from_registers(regs: list[int]) -> CoreConfig:
+    """A CoreConfig rebuilt from the core's registers 0..INFO_REGS-1 (what a device reports)."""
+    ident, d0, d1, d2, d3 = (regs[REG_ID], regs[REG_DEPTH0], regs[REG_DEPTH1], regs[REG_DEPTH2],
+                             regs[REG_DEPTH3])
+    if ident & 0xFFFF != CORE_ID:
+        raise UserError(f"device: no catsnn core (ID register {ident:#x})")
+    return CoreConfig(pe=(ident >> 16) & 0xFF, acc_bits=d0 & 0xFF, weight_depth=d1,
+                      bias_depth=d3 & 0xFFFF, membrane_depth=d2 & 0xFFFF, map_depth=d2 >> 16,
+                      image_depth=d3 >> 16, max_layers=(d0 >> 16) & 0xFF,
+                      dim_bits=(d0 >> 24) & 0xFF)

@@ -77,7 +77,7 @@ class LogTTFSCore(Module, AutoCSR):
         self.resume = Signal()        # pulse (also CTRL bit 2)
         self.step_mode = Signal()     # stored (CTRL bit 1)
         if with_csr:
-            self.control = CSRStorage(fields_description=None, size=3, description=(
+            self.control = CSRStorage(size=3, description=(
                 "bit 0: start the program (pulse); bit 1: step mode (pause after every layer); "
                 "bit 2: continue after a pause (pulse)"))
             self.status = CSRStatus(3, description="bit 0 busy, bit 1 done, bit 2 paused")
@@ -547,13 +547,14 @@ class LogTTFSCore(Module, AutoCSR):
         self.comb += status_word.eq(Cat(self.busy, self.done, self.paused, Signal(5),
                                         self.layer))
         reg_r = Signal(32)
-        self.sync += reg_r.eq(Array([
+        self.sync += reg_r.eq(Array([   # REG_CTRL .. REG_DEPTH3, then zeros
             Signal(32), status_word, nlayers, cycles_total,
             Signal(32, reset=CORE_ID | P << 16 | 0 << 24),
             Signal(32, reset=A | cfg.max_layers << 16 | cfg.dim_bits << 24),
             Signal(32, reset=cfg.weight_depth),
             Signal(32, reset=cfg.membrane_depth | cfg.map_depth << 16),
-        ])[offset[:3]])
+            Signal(32, reset=cfg.bias_depth | cfg.image_depth << 16),
+        ] + [Signal(32) for _ in range(7)])[offset[:4]])
         # read data: selected at the request, valid with ack (memories have one cycle latency)
         rsel_region, rsel_bank, rsel_hi, rsel_prog, rsel_reg = Signal(3), Signal(8), Signal(), \
             Signal(), Signal()
@@ -561,7 +562,7 @@ class LogTTFSCore(Module, AutoCSR):
             wb.ack.eq(access),
             If(access,
                 rsel_region.eq(region), rsel_hi.eq(hi), rsel_prog.eq(is_prog),
-                rsel_reg.eq(offset < 8),
+                rsel_reg.eq(offset < 16),
                 rsel_bank.eq(Array([Signal(), Signal(), b_bank, lane_grp, v_bank, lane_grp, lane_grp,
                                     Signal()])[region]))
         ]

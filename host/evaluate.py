@@ -96,7 +96,8 @@ class CoreBackend:
                              cycles=torch.tensor(cycles, dtype=torch.int64))
 
 
-BACKENDS = {"reference": ReferenceBackend, "ann": AnnBackend, "core": CoreBackend}
+BACKENDS = {"reference": ReferenceBackend, "ann": AnnBackend, "core": CoreBackend,
+            "soc": None}   # host/soc_backend.py (needs --port); built in evaluate()
 
 
 def first_difference(a: torch.Tensor, b: torch.Tensor):
@@ -139,12 +140,28 @@ def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, off
 
 def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: torch.Tensor,
              offset: int = 0, check: bool = False, batch: int = 250, progress=True,
-             pe: int = 16) -> dict:
+             pe: int = 16, port: str | None = None, timeout: float = 30.0) -> dict:
     if backend == "core":
         be = CoreBackend(art, pe=pe, check=check)
         batch = min(batch, be.batch)
+    elif backend == "soc":
+        from catsnn.errors import UserError
+        from catsnn.host.soc_backend import SocBackend
+        if not port:
+            raise UserError("--backend soc needs --port URL (a serial device, "
+                            "socket://HOST:PORT, or 'sim' to start the simulated SoC)")
+        be = SocBackend(art, port, check=check, timeout=timeout, progress=progress)
+        batch = min(batch, be.batch)
     else:
         be = BACKENDS[backend](art)
+    try:
+        return _evaluate(be, art, backend, images, labels, offset, check, batch, progress)
+    finally:
+        if hasattr(be, "close"):
+            be.close()
+
+
+def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) -> dict:
     ref = ReferenceBackend(art) if check else None
     n = len(labels)
     correct, mismatches, first, seconds = 0, 0, None, 0.0
@@ -185,6 +202,8 @@ def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: tor
     if cycles_total is not None and n:
         result["cycles_per_image"] = cycles_total / n
         result.update(getattr(be, "info", {}))
+        if hasattr(be, "link_stats"):
+            result.update(be.link_stats())
         if have_sops:   # synaptic operations per cycle per processing element
             result["pe_efficiency"] = sops_total / cycles_total / result["pe"]
     if check:

@@ -1,0 +1,189 @@
+"""The simulated SoC (the default target): build it once, start it, stop it.
+
+Build (cached under build/sim/<hash>, rebuilt only when the gateware, the firmware, the protocol
+or the core configuration change), as a chain of named steps, each timed:
+
+1. ``headers``: LiteX generates the SoC's headers and builds its software libraries.
+2. ``firmware``: firmware/ is compiled against them (RISC-V GCC) into the ROM image.
+3. ``verilator``: the SoC with that ROM is exported to Verilog and compiled by Verilator.
+
+``SimulatedSoC`` runs the binary with the UART on a free local TCP port (LiteX's ``serial2tcp``)
+and gives the pyserial URL to connect to.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from catsnn.errors import UserError
+from catsnn.gateware.core_config import CoreConfig, c_header
+from catsnn.host import protocol
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCES = ["gateware", "boards", "firmware", "host/protocol.py", "host/simulation.py"]
+
+
+def _log(msg):
+    print(f"sim: {msg}", file=sys.stderr, flush=True)
+
+
+def source_hash(core_cfg: CoreConfig) -> str:
+    h = hashlib.sha256(repr(core_cfg).encode())
+    for s in SOURCES:
+        p = REPO / s
+        files = sorted(p.rglob("*")) if p.is_dir() else [p]
+        for f in files:
+            if f.is_file() and f.suffix in (".py", ".c", ".h", ".ld", ".cpp", "") and \
+                    "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
+    import litex
+    h.update(str(Path(litex.__file__).parent).encode())
+    return h.hexdigest()[:16]
+
+
+def _need(tool, package):
+    if shutil.which(tool) is None:
+        raise UserError(f"{tool} not found: install the Debian package {package} "
+                        f"(scripts/setup.sh does)")
+
+
+def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
+    """The built simulation's directory (its gateware/obj_dir/Vsim), built if needed."""
+    from litex.soc.integration.builder import Builder
+    from litex.soc.integration.common import get_mem_data
+
+    from catsnn.boards.sim import EXTRA_MODULES, SIM_MODULES, sim_config, sim_soc
+    core_cfg = core_cfg or CoreConfig.for_arch("compact", 16)
+    root = Path(root or os.environ.get("CATSNN_BUILD", REPO / "build")) / "sim"
+    out = root / f"soc-{core_cfg.pe}pe-{source_hash(core_cfg)}"
+    binary = out / "gateware" / "obj_dir" / "Vsim"
+    if binary.exists():
+        return out
+    for tool, pkg in (("verilator", "verilator"), ("riscv64-unknown-elf-gcc",
+                                                    "gcc-riscv64-unknown-elf"),
+                      ("meson", "meson"), ("ninja", "ninja-build")):
+        _need(tool, pkg)
+    # LiteX's makefiles call `python3 -m litex...`: it must be this interpreter
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    log = open(out / "build.log", "w")
+    t_all = time.time()
+
+    def step(name, fn):
+        t0 = time.time()
+        _log(f"[{name}] ...")
+        try:
+            r = fn()
+        except subprocess.CalledProcessError as e:
+            raise UserError(f"sim build step {name!r} failed (log: {out / 'build.log'}): "
+                            f"{e}") from None
+        _log(f"[{name}] done in {time.time() - t0:.0f} s")
+        return r
+
+    def run_quiet(fn):
+        # LiteX prints a lot: keep it in build.log
+        old_out, old_err = os.dup(1), os.dup(2)
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            return fn()
+        finally:
+            sys.stdout.flush()
+            os.dup2(old_out, 1)
+            os.dup2(old_err, 2)
+            os.close(old_out)
+            os.close(old_err)
+
+    def headers():
+        soc = sim_soc(core_cfg)
+        b = Builder(soc, output_dir=str(out), compile_software=True, compile_gateware=False)
+        run_quiet(lambda: b.build(sim_config=sim_config(1), build=False, run=False))
+
+    def firmware():
+        fw = out / "firmware"
+        fw.mkdir(exist_ok=True)
+        (fw / "protocol.h").write_text(protocol.c_header())
+        (fw / "core_regs.h").write_text(c_header(core_cfg))
+        subprocess.run(["make", "-C", str(REPO / "firmware"), f"BUILD_DIR={out}",
+                        f"OUT={fw}"], check=True, stdout=log, stderr=subprocess.STDOUT)
+        return fw / "firmware.bin"
+
+    def verilator(fw_bin):
+        words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
+        soc = sim_soc(core_cfg, firmware=words)
+        b = Builder(soc, output_dir=str(out), compile_software=False, compile_gateware=True)
+        mods = out / "sim_modules"     # LiteX writes a variables.mak into it: use a copy
+        shutil.copytree(SIM_MODULES, mods, dirs_exist_ok=True)
+        run_quiet(lambda: b.build(sim_config=sim_config(1), run=False, opt_level="O2",
+                                  interactive=False, jobs=os.cpu_count(),
+                                  extra_mods=EXTRA_MODULES, extra_mods_path=str(mods)))
+        # LiteX compiles only when it also runs the simulation: compile here
+        subprocess.run(["bash", "build_sim.sh"], cwd=out / "gateware", check=True, stdout=log,
+                       stderr=subprocess.STDOUT)
+
+    step("headers", headers)
+    fw_bin = step("firmware", firmware)
+    if fw_bin.stat().st_size > 0x8000:
+        raise UserError(f"firmware of {fw_bin.stat().st_size} bytes does not fit the ROM")
+    step("verilator", lambda: verilator(fw_bin))
+    if not binary.exists():
+        raise UserError(f"sim build produced no binary (log: {out / 'build.log'})")
+    _log(f"built in {time.time() - t_all:.0f} s: {out}")
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimulatedSoC:
+    """A running simulation; a context manager that stops it on exit."""
+
+    def __init__(self, core_cfg: CoreConfig = None, port: int = 0, root=None):
+        from catsnn.boards.sim import sim_config
+        self.dir = build_sim(core_cfg, root)
+        self.port = port or free_port()
+        gw = self.dir / "gateware"
+        (gw / "sim_config.js").write_text(sim_config(self.port).get_json())
+        self.log_path = gw / f"sim-{self.port}.log"
+        self.proc = subprocess.Popen([str(gw / "obj_dir" / "Vsim")], cwd=gw,
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=open(self.log_path, "w"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise UserError(f"the simulation exited at start (log: {self.log_path})")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    self.stop()
+                    raise UserError("the simulation did not open its UART port in 30 s")
+                time.sleep(0.2)
+        self.url = f"socket://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
