@@ -203,3 +203,14 @@ def test_tiny_network_in_migen_simulator():
     assert pots == ref.potentials[0].tolist()
     sops = got["counters"][COUNTERS.index("sops")::len(COUNTERS)]
     assert sops == ref.sops[0].tolist()
+
+
+def test_core_with_csrs_elaborates():
+    """with_csr=True (for a LiteX SoC) adds control/status CSRs on top of the same logic."""
+    from migen.fhdl.verilog import convert
+    from catsnn.gateware.log_ttfs_core import LogTTFSCore
+    cfg = CoreConfig(pe=2, weight_depth=128, bias_depth=8, membrane_depth=32, map_depth=32,
+                     image_depth=48, max_layers=4, dim_bits=4)
+    core = LogTTFSCore(cfg, with_csr=True)
+    assert [c.name for c in core.get_csrs()] == ["control", "status", "current_layer"]
+    assert "catsnn_core" in str(convert(LogTTFSCore(cfg), name="catsnn_core"))
