@@ -6,6 +6,7 @@
   eval    run a model on CIFAR test images with a backend; --check compares with the reference
   energy  ASIC energy estimate per inference from real activity
   data    download CIFAR-10 / CIFAR-100 into a folder
+  sim     build (cached) and start the simulated SoC; prints the URL for --backend soc --port
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def cmd_eval(a):
     r = evaluate(art, a.backend, images, labels, offset=a.offset, check=a.check, batch=a.batch,
                  progress=not a.quiet, pe=a.pe, port=a.port, timeout=a.timeout)
     r = {"model": str(a.model), "dataset": dataset, **r}
+    per_image = r.pop("per_image", [])
+    if a.table:
+        r["per_image"] = per_image
     if a.json:
         print(json.dumps(r))
     else:
@@ -68,6 +72,15 @@ def cmd_eval(a):
             rows.append(("check", f"{r['mismatches']} of {r['images']} images differ from the "
                                   f"reference" + (f"; first: {r['first_mismatch']}"
                                                   if r["mismatches"] else " (bit-exact)")))
+        if a.table and per_image:
+            names = art.classes
+            print(f"{'image':>6} {'label':<11} {'predicted':<11} {'reference':<11} "
+                  f"{'bit-exact':<9} {'cycles':>10}")
+            for p in per_image:
+                cyc = f"{p['cycles']:,}" if p["cycles"] is not None else "-"
+                print(f"{p['image']:>6} {names[p['label']]:<11} {names[p['class']]:<11} "
+                      f"{names[p['reference_class']]:<11} {'yes' if p['bit_exact'] else 'NO':<9} "
+                      f"{cyc:>10}")
         for k, v in rows:
             print(f"{k:11s} {v}")
     return 1 if a.check and r["mismatches"] else 0
@@ -189,6 +202,25 @@ def cmd_data(a):
     return 0
 
 
+def cmd_sim(a):
+    import time
+
+    from catsnn.gateware.core_config import CoreConfig
+    from catsnn.host.simulation import SimulatedSoC, build_sim
+    cfg = CoreConfig.for_arch("compact", a.pe)
+    if a.build_only:
+        print(build_sim(cfg))
+        return 0
+    with SimulatedSoC(cfg, port=a.tcp_port) as sim:
+        print(f"simulated SoC running (P = {a.pe}); connect with --port {sim.url}", flush=True)
+        print(f"e.g. catsnn eval models/compact-cifar10.catsnn --backend soc --port {sim.url} "
+              f"--limit 10 --check", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        while sim.proc.poll() is None:
+            time.sleep(0.5)
+        raise UserError(f"the simulation exited (log: {sim.log_path})")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="catsnn", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -216,6 +248,8 @@ def build_parser():
     e.add_argument("--check", action="store_true",
                    help="compare with the reference model, every layer of every image")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--table", action="store_true",
+                   help="with --check: one row per image (label, class, reference, bit-exact)")
     e.add_argument("--batch", type=int, default=250)
     e.add_argument("--quiet", action="store_true", help="no progress lines")
     e.set_defaults(func=cmd_eval)
@@ -250,6 +284,12 @@ def build_parser():
     d.add_argument("--data", required=True, help="folder to download into")
     d.add_argument("--dataset", choices=["cifar10", "cifar100"], default="cifar10")
     d.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("sim", help="build (cached) and run the simulated SoC")
+    s.add_argument("--pe", type=int, default=16, help="processing elements of the core")
+    s.add_argument("--tcp-port", type=int, default=0, help="UART TCP port (default: a free one)")
+    s.add_argument("--build-only", action="store_true", help="build, print the folder, exit")
+    s.set_defaults(func=cmd_sim)
     return p
 
 

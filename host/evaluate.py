@@ -167,6 +167,7 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
     correct, mismatches, first, seconds = 0, 0, None, 0.0
     sops_total, have_sops = 0, True
     cycles_total = None
+    per_image = []          # image, label, class, reference class, bit-exact, cycles
     tty = sys.stderr.isatty()
     last_print = 0.0
     for i in range(0, n, batch):
@@ -182,9 +183,17 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
         if out.cycles is not None:
             cycles_total = (cycles_total or 0) + int(out.cycles.sum())
         if ref is not None:
-            bad, desc = compare(ref.run(x), out, art, offset + i)
+            r = ref.run(x)
+            bad, desc = compare(r, out, art, offset + i)
             mismatches += int(bad.sum())
             first = first or desc
+            for j in range(len(y)):
+                per_image.append({"image": offset + i + j, "label": int(y[j]),
+                                  "class": int(out.predictions[j]),
+                                  "reference_class": int(r.predictions[j]),
+                                  "bit_exact": not bool(bad[j]),
+                                  "cycles": int(out.cycles[j]) if out.cycles is not None
+                                  else None})
         done = min(n, i + batch)
         now = time.perf_counter()
         if progress and (tty or now - last_print > 10 or done == n):
@@ -209,4 +218,5 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
     if check:
         result["mismatches"] = mismatches
         result["first_mismatch"] = first
+        result["per_image"] = per_image
     return result
