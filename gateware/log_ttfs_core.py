@@ -8,8 +8,8 @@ Event-driven and multiplier-free (issue 3). Per layer:
    spike map otherwise: one word of P channels per cycle) and pushes every event (nonzero pixel,
    or spike) into a FIFO. The *synapse engine* pops an event and, for each tap that lands on the
    output map and each group of P output channels, issues one cycle: P weight codes read in
-   parallel, P shift-adds ``V += +-(x << (base - t - c))`` into P membrane banks. Three-stage
-   pipeline (weight read / shift / read-modify-write) with forwarding of the last write, so
+   parallel, P shift-adds ``V += +-(x << (base - t - c))`` into P membrane banks. Four-stage
+   pipeline (weight read / register / shift / read-modify-write) forwarding the last write, so
    consecutive updates of the same neuron are exact. A neuron that did not spike costs nothing
    but a bit in the scanner's word.
 4. FIRE: read every membrane, leading-one encode it (spike time or none), take the earliest in
@@ -296,13 +296,17 @@ class LogTTFSCore(Module, AutoCSR):
         ag_active, cur_w, cur_m = ag.op_valid, ag.waddr, ag.maddr
 
         # ---------------- synapse engine: the P shift-add lanes ----------------
-        # stage 0: weight word read at cur_w; stage 1: terms, membrane read at m1;
-        # stage 2: read-modify-write at m2, the last write forwarded when m1 == m2
-        v1, v2, fwd2 = Signal(), Signal(), Signal()
-        m1, m2 = Signal(MAB), Signal(MAB)
-        mag1, t1 = Signal(8), Signal(5)
+        # stage 0: weight word read at cur_w; stage 1: the word registered (the block RAM's
+        # output then drives no logic: it was the critical path); stage 2: terms (barrel
+        # shifts), membrane read at m1; stage 3: read-modify-write at m2, the last write
+        # forwarded when m1 == m2
+        v0, v1, v2, fwd2 = Signal(), Signal(), Signal(), Signal()
+        m0, m1, m2 = Signal(MAB), Signal(MAB), Signal(MAB)
+        mag0, t0_, mag1, t1 = Signal(8), Signal(5), Signal(8), Signal(5)
+        codes1 = Signal(5 * P)
         self.sync += [
-            v1.eq(ag_active), m1.eq(cur_m), mag1.eq(ag.mag), t1.eq(ag.t),
+            v0.eq(ag_active), m0.eq(cur_m), mag0.eq(ag.mag), t0_.eq(ag.t),
+            v1.eq(v0), m1.eq(m0), mag1.eq(mag0), t1.eq(t0_), codes1.eq(wr_[0].dat_r),
             v2.eq(v1), m2.eq(m1), fwd2.eq(v1 & v2 & (m1 == m2)),
         ]
         nz2 = Signal(P)
@@ -313,7 +317,7 @@ class LogTTFSCore(Module, AutoCSR):
             vlast = Signal((A, True), name=f"vlast{p}")
             self.comb += [
                 pe.valid.eq(v1), pe.x.eq(mag1), pe.t.eq(t1), pe.base.eq(base),
-                pe.code.eq(wr_[0].dat_r[5 * p:5 * p + 5]),
+                pe.code.eq(codes1[5 * p:5 * p + 5]),
                 pe.v_in.eq(Mux(fwd2, vlast, vr_[p][0].dat_r)),
                 nz2[p].eq(pe.active),
             ]
@@ -380,7 +384,7 @@ class LogTTFSCore(Module, AutoCSR):
         in_scan = Signal()
         self.comb += scanning.eq(fsm.ongoing("SCAN"))
         pipeline_empty = Signal()
-        self.comb += pipeline_empty.eq(scan_done & ~fifo.readable & ~ag_active & ~v1 & ~v2
+        self.comb += pipeline_empty.eq(scan_done & ~fifo.readable & ~ag_active & ~v0 & ~v1 & ~v2
                                        & ~scan_start)
         self.comb += bus_owned.eq(fsm.ongoing("IDLE") | fsm.ongoing("PAUSED"))
         self.comb += [self.busy.eq(~bus_owned), self.paused.eq(fsm.ongoing("PAUSED"))]

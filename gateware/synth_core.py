@@ -41,12 +41,8 @@ def yosys_cells(log_text: str) -> dict:
     """Cell counts from the last 'stat' block of a Yosys log."""
     block = log_text[log_text.rfind("Number of cells"):]
     cells = {}
-    for m in re.finditer(r"^\s+(\d+)\s+\S*\s*(\$?[A-Za-z_][\w$]*)\s*$|^\s+(\$?[A-Za-z_][\w$]*)\s+(\d+)\s*$",
-                         block, re.M):
-        if m.group(1):
-            cells[m.group(2)] = int(m.group(1))
-        else:
-            cells[m.group(3)] = int(m.group(4))
+    for m in re.finditer(r"^\s+(\d+)\s+(\$?[A-Za-z_][\w$]*)\s*$", block, re.M):
+        cells[m.group(2)] = int(m.group(1))
     return cells
 
 
