@@ -39,7 +39,8 @@ def _run(cmd, cwd, log_name, what):
 
 def yosys_cells(log_text: str) -> dict:
     """Cell counts from the last 'stat' block of a Yosys log."""
-    block = log_text[log_text.rfind("Number of cells"):]
+    i = max(log_text.rfind("Number of cells"), log_text.rfind(" cells\n"))
+    block = log_text[max(0, i - 12):]
     cells = {}
     for m in re.finditer(r"^\s+(\d+)\s+(\$?[A-Za-z_][\w$]*)\s*$", block, re.M):
         cells[m.group(2)] = int(m.group(1))
