@@ -14,3 +14,5 @@ mkdir -p "$OUT"
 .venv/bin/catsnn eval "$M" --backend ann --check --data "$DATA" --json | tee "$OUT/eval-ann-check.json"
 .venv/bin/catsnn energy "$M" --data "$DATA" --limit 100 --json --plot "$OUT/energy.png" | tee "$OUT/energy.json"
 .venv/bin/python benchmarks/reference_speed.py --images 1000 | tee "$OUT/reference-speed.txt"
+# the gateware: the core under Verilator on 200 images, every layer compared with the reference
+.venv/bin/catsnn eval "$M" --backend core --check --limit 200 --data "$DATA" --json --quiet | tee "$OUT/eval-core-check-200.json"
