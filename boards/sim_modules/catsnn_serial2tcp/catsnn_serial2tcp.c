@@ -1,10 +1,13 @@
 /* LiteX's serial2tcp sim module (BSD-2-Clause, litex/build/sim/core/modules/serial2tcp)
- * with one fix for catsnn: see read_handler. */
+ * with two fixes for catsnn, both in read_handler: a bounded read into the ring buffer, and
+ * a clean disconnect. */
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
 #include <unistd.h>
+#include <sys/socket.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <event2/event.h>
@@ -120,8 +123,11 @@ void read_handler(int fd, short event, void *arg)
   if (room == 0)
     return;
   read_len = read(fd, buffer, room < 1024 ? room : 1024);
-  if (read_len == 0) {
-    // Received EOF, remote has closed the connection
+  if (read_len <= 0) {
+    if (read_len < 0 && (errno == EAGAIN || errno == EINTR))
+      return;
+    // EOF or error: the client is gone. catsnn fix: also close the socket and forget it, so
+    // that transmit does not write to a dead descriptor and the next client starts clean.
     ret = event_del(s->ev);
     if (ret != 0) {
       eprintf("read_handler(): Error removing event %d!\n", event);
@@ -129,6 +135,10 @@ void read_handler(int fd, short event, void *arg)
     }
     event_free(s->ev);
     s->ev = NULL;
+    close(fd);
+    if (s->fd == fd)
+      s->fd = 0;
+    return;
   }
   for(i = 0; i < read_len; i++)
   {
@@ -252,10 +262,9 @@ static int serial2tcp_tick(void *sess, uint64_t time_ps)
   *s->tx_ready = 1;
   if(s->fd && *s->tx_valid) {
     c = *s->tx;
-    if(-1 ==write(s->fd, &c, 1)) {
+    /* catsnn: no SIGPIPE when the client has just gone; the byte is dropped */
+    if(-1 == send(s->fd, &c, 1, MSG_NOSIGNAL)) {
       eprintf("Error writing on socket\n");
-      ret = RC_ERROR;
-      goto out;
     }
   }
 
@@ -270,7 +279,6 @@ static int serial2tcp_tick(void *sess, uint64_t time_ps)
     }
   }
 
-out:
   return ret;
 }
 
