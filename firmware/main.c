@@ -47,9 +47,11 @@ static inline uint32_t ticks(void) {
 
 /* ---------------------------------------------------------------- UART, polled */
 static int rx_byte(uint32_t timeout_ticks) {   /* -1 on timeout; 0 = wait forever */
-    uint32_t t0 = ticks();
-    while (uart_rxempty_read()) {
-        if (timeout_ticks && ticks() - t0 > timeout_ticks) return -1;
+    if (uart_rxempty_read()) {         /* only start the clock when there is a wait */
+        uint32_t t0 = ticks();
+        while (uart_rxempty_read()) {
+            if (timeout_ticks && ticks() - t0 > timeout_ticks) return -1;
+        }
     }
     int c = uart_rxtx_read();
     uart_ev_pending_write(UART_EV_RX);
