@@ -27,7 +27,7 @@ READ_WORDS = 1024
 
 class SocBackend:
     name = "soc"
-    batch = 10
+    batch = 1          # seconds per image in the simulation: progress after every image
 
     def __init__(self, art: ModelArtifact, port: str, check: bool = False, timeout: float = 30.0,
                  progress: bool = True):
