@@ -59,7 +59,7 @@ def cmd_eval(a):
         rows = [("model", f"{a.model} (T={art.T}, {len(art.layers)} layers)"),
                 ("backend", a.backend), ("images", f"{r['images']} (test offset {a.offset})"),
                 ("top-1", f"{100 * r['top1']:.2f} %"),
-                ("speed", f"{r['images_per_s']:.1f} images/s")]
+                ("speed", f"{r['images_per_s']:.3g} images/s")]
         if "sops_per_image" in r:
             rows.append(("SOPs/image", f"{r['sops_per_image']:,.0f}"))
         if "cycles_per_image" in r:

@@ -198,7 +198,7 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
         now = time.perf_counter()
         if progress and (tty or now - last_print > 10 or done == n):
             msg = (f"[eval {backend}] {done}/{n} images  top-1 {correct / done:.4f}  "
-                   f"{done / max(seconds, 1e-9):.0f} img/s"
+                   f"{done / max(seconds, 1e-9):.3g} img/s"
                    + (f"  mismatches {mismatches}" if check else ""))
             print(("\r" if tty else "") + msg, end="" if tty and done < n else "\n",
                   file=sys.stderr, flush=True)
