@@ -338,6 +338,7 @@ class LogTTFSCore(Module, AutoCSR):
         fire_start, fire_done = Signal(), Signal()
         fr_valid, fr_first, fr_write = Signal(), Signal(), Signal()
         fr_last = Signal()
+        fe_valid, fe_first, fe_write, fe_last = Signal(), Signal(), Signal(), Signal()
         f_waddr = Signal(NAB)
         member_off = Signal(MAB + 1)
         self.comb += member_off.eq(Mux(fm[1], W, 0) + fm[0])
@@ -360,8 +361,11 @@ class LogTTFSCore(Module, AutoCSR):
             ),
             fr_valid.eq(fire_run & ~fire_start), fr_first.eq(~pool | (fm == 0)),
             fr_write.eq(f_last_member), fr_last.eq(f_last & fire_run),
-            If(fr_valid & fr_write, f_waddr.eq(f_waddr + 1)),
-            If(fr_valid & fr_last, fire_done.eq(1)),
+            # the membrane word is registered before the encoder (timing): one more stage
+            fe_valid.eq(fr_valid), fe_first.eq(fr_first), fe_write.eq(fr_write),
+            fe_last.eq(fr_last),
+            If(fe_valid & fe_write, f_waddr.eq(f_waddr + 1)),
+            If(fe_valid & fe_last, fire_done.eq(1)),
         ]
         fire_bits = Signal(P)
         f_out = []
@@ -370,11 +374,13 @@ class LogTTFSCore(Module, AutoCSR):
             self.submodules += enc
             tv, tmin, tw = Signal(5, name=f"tv{p}"), Signal(5, name=f"tmin{p}"), \
                 Signal(5, name=f"tw{p}")
-            self.comb += [enc.v.eq(vr_[p][0].dat_r), enc.T.eq(T), enc.F.eq(frac),
+            v_reg = Signal((A, True), name=f"vfire{p}")
+            self.sync += v_reg.eq(vr_[p][0].dat_r)
+            self.comb += [enc.v.eq(v_reg), enc.T.eq(T), enc.F.eq(frac),
                           tv.eq(Mux(enc.fire, enc.t, MAP_NO_SPIKE)),
-                          fire_bits[p].eq(enc.fire & fr_valid),
-                          tw.eq(Mux(fr_first | (tv < tmin), tv, tmin))]
-            self.sync += If(fr_valid, tmin.eq(tw))
+                          fire_bits[p].eq(enc.fire & fe_valid),
+                          tw.eq(Mux(fe_first | (tv < tmin), tv, tmin))]
+            self.sync += If(fe_valid, tmin.eq(tw))
             f_out.append(tw)
 
         # ---------------- the layer sequencer ----------------
@@ -522,7 +528,7 @@ class LogTTFSCore(Module, AutoCSR):
             r, w = sr_[k]
             self.comb += [r.adr.eq(Mux(bus_owned, s_idx, scan_addr)),
                           w.adr.eq(f_waddr), w.dat_w.eq(Cat(*f_out)),
-                          w.we.eq(fr_valid & fr_write & (out_sel == k))]
+                          w.we.eq(fe_valid & fe_write & (out_sel == k))]
         r, w = ir_
         self.comb += [r.adr.eq(Mux(bus_owned, offset, scan_addr)), w.adr.eq(offset),
                       w.dat_w.eq(wb.dat_w), w.we.eq(wr & bus_owned & (region == REGION_IMAGE))]
