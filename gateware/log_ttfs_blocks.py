@@ -136,13 +136,11 @@ class LeadingOneEncoder(Module):
         # bit length of V (for V >= 0): the highest set bit below the sign, found by a tree of
         # 2:1 choices (log depth; a priority chain over 35 bits was the critical path)
         any_one, pos = self._highest_one([self.v[i] for i in range(acc_bits - 1)])
-        length = Signal(max=acc_bits + 1)
-        self.comb += length.eq(Mux(any_one, pos + 1, 0))
-        t_raw = Signal((8, True))
+        t_raw = Signal((8, True))                 # F + 1 - bit length = F - pos
         T_s = Signal((8, True))
-        self.comb += [t_raw.eq(self.F + 1 - length), T_s.eq(self.T)]
+        self.comb += [t_raw.eq(self.F - pos), T_s.eq(self.T)]
         self.comb += [
-            self.fire.eq(~self.v[-1] & (length != 0) & (t_raw < T_s)),
+            self.fire.eq(~self.v[-1] & any_one & (t_raw < T_s)),
             self.t.eq(Mux(t_raw[-1], 0, t_raw)),
         ]
 

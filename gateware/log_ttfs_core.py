@@ -338,6 +338,7 @@ class LogTTFSCore(Module, AutoCSR):
         fire_start, fire_done = Signal(), Signal()
         fr_valid, fr_first, fr_write = Signal(), Signal(), Signal()
         fr_last = Signal()
+        fq_valid, fq_first, fq_write, fq_last = Signal(), Signal(), Signal(), Signal()
         fe_valid, fe_first, fe_write, fe_last = Signal(), Signal(), Signal(), Signal()
         f_waddr = Signal(NAB)
         member_off = Signal(MAB + 1)
@@ -362,8 +363,10 @@ class LogTTFSCore(Module, AutoCSR):
             fr_valid.eq(fire_run & ~fire_start), fr_first.eq(~pool | (fm == 0)),
             fr_write.eq(f_last_member), fr_last.eq(f_last & fire_run),
             # the membrane word is registered before the encoder (timing): one more stage
-            fe_valid.eq(fr_valid), fe_first.eq(fr_first), fe_write.eq(fr_write),
-            fe_last.eq(fr_last),
+            fq_valid.eq(fr_valid), fq_first.eq(fr_first), fq_write.eq(fr_write),
+            fq_last.eq(fr_last),
+            fe_valid.eq(fq_valid), fe_first.eq(fq_first), fe_write.eq(fq_write),
+            fe_last.eq(fq_last),
             If(fe_valid & fe_write, f_waddr.eq(f_waddr + 1)),
             If(fe_valid & fe_last, fire_done.eq(1)),
         ]
@@ -376,9 +379,13 @@ class LogTTFSCore(Module, AutoCSR):
                 Signal(5, name=f"tw{p}")
             v_reg = Signal((A, True), name=f"vfire{p}")
             self.sync += v_reg.eq(vr_[p][0].dat_r)
-            self.comb += [enc.v.eq(v_reg), enc.T.eq(T), enc.F.eq(frac),
-                          tv.eq(Mux(enc.fire, enc.t, MAP_NO_SPIKE)),
-                          fire_bits[p].eq(enc.fire & fe_valid),
+            # stage q: the word registered; stage e: its spike time registered, then the
+            # earliest of the pooling window
+            t_reg, fire_reg = Signal(4, name=f"tfire{p}"), Signal(name=f"fires{p}")
+            self.comb += [enc.v.eq(v_reg), enc.T.eq(T), enc.F.eq(frac)]
+            self.sync += [t_reg.eq(enc.t), fire_reg.eq(enc.fire)]
+            self.comb += [tv.eq(Mux(fire_reg, t_reg, MAP_NO_SPIKE)),
+                          fire_bits[p].eq(fire_reg & fe_valid),
                           tw.eq(Mux(fe_first | (tv < tmin), tv, tmin))]
             self.sync += If(fe_valid, tmin.eq(tw))
             f_out.append(tw)
