@@ -135,3 +135,21 @@ def test_dead_link_is_a_clear_error():
     from catsnn.host.simulation import free_port
     with pytest.raises(LinkError, match="cannot open"):
         Link(f"socket://127.0.0.1:{free_port()}", timeout=0.5)
+
+
+def test_silent_device_times_out_with_a_clear_error():
+    """A port that accepts the connection but never answers: retries, then one clear error."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    conns = []
+    threading.Thread(target=lambda: conns.append(srv.accept()), daemon=True).start()
+    link = Link(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=0.3, retries=2)
+    t0 = time.monotonic()
+    with pytest.raises(LinkError, match="no reply from the device .* after 3 tries"):
+        link.request(P.CMD_INFO)
+    assert time.monotonic() - t0 < 5
+    link.close()
+    srv.close()
