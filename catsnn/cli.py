@@ -7,6 +7,7 @@
   energy  ASIC energy estimate per inference from real activity
   data    download CIFAR-10 / CIFAR-100 into a folder
   sim     build (cached) and start the simulated SoC; prints the URL for --backend soc --port
+  build   a bitstream for a board with the open toolchain (YoWASP Yosys + nextpnr)
 """
 from __future__ import annotations
 
@@ -221,6 +222,22 @@ def cmd_sim(a):
         raise UserError(f"the simulation exited (log: {sim.log_path})")
 
 
+def cmd_build(a):
+    from catsnn.host.board_build import build_board
+    r = build_board(a.board, a.device, a.pe)
+    if a.json:
+        print(json.dumps({k: v for k, v in r.items() if k != "utilization"}))
+    else:
+        for k in ("bitstream", "device", "pe", "luts", "ffs", "brams", "dsp_mult"):
+            print(f"{k:10s} {r[k]}")
+        print(f"{'fmax':10s} {r['fmax_mhz']:.1f} MHz (target {r['target_mhz']:.0f} MHz: "
+              f"{'met' if r['timing_met'] else 'NOT MET'})")
+        print(f"program:   openFPGALoader --board {a.board} {r['bitstream']}")
+        print(f"then:      catsnn eval models/compact-cifar10.catsnn --backend soc "
+              f"--port /dev/ttyUSB0 --limit 100 --check")
+    return 0 if r["timing_met"] else 1
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="catsnn", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -290,6 +307,13 @@ def build_parser():
     s.add_argument("--tcp-port", type=int, default=0, help="UART TCP port (default: a free one)")
     s.add_argument("--build-only", action="store_true", help="build, print the folder, exit")
     s.set_defaults(func=cmd_sim)
+
+    bd = sub.add_parser("build", help="bitstream for a board (open toolchain)")
+    bd.add_argument("--board", required=True, help="ulx3s")
+    bd.add_argument("--device", default=None, help="FPGA variant (default: the board's)")
+    bd.add_argument("--pe", type=int, default=16)
+    bd.add_argument("--json", action="store_true")
+    bd.set_defaults(func=cmd_build)
     return p
 
 

@@ -11,7 +11,7 @@ from catsnn.gateware.core_config import CoreConfig
 from catsnn.gateware.log_ttfs_core import LogTTFSCore
 
 ROM_SIZE = 0x8000      # firmware code + constants
-SRAM_SIZE = 0x8000     # firmware data, buffers, stack
+SRAM_SIZE = 0x4000     # firmware data, buffers (about 10 KiB), stack
 SNN_BASE = 0x90000000  # the core's Wishbone window (uncached, in VexRiscv's IO region)
 
 
@@ -21,7 +21,9 @@ class CatSnnSoC(SoCCore):
         SoCCore.__init__(self, platform, sys_clk_freq,
                          ident="catsnn log-TTFS SoC", cpu_type="vexriscv",
                          cpu_variant="standard", uart_name=uart_name,
-                         integrated_rom_size=ROM_SIZE,
+                         # the ROM holds exactly the firmware (block RAM is scarce)
+                         integrated_rom_size=ROM_SIZE if not firmware else
+                         -(-len(firmware) * 4 // 0x1000) * 0x1000,
                          integrated_rom_init=firmware or [],
                          integrated_sram_size=SRAM_SIZE,
                          integrated_main_ram_size=0, **kwargs)

@@ -65,33 +65,75 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
     binary = out / "gateware" / "obj_dir" / "Vsim"
     if binary.exists():
         return out
-    for tool, pkg in (("verilator", "verilator"), ("riscv64-unknown-elf-gcc",
-                                                    "gcc-riscv64-unknown-elf"),
-                      ("meson", "meson"), ("ninja", "ninja-build")):
-        _need(tool, pkg)
-    # LiteX's makefiles call `python3 -m litex...`: it must be this interpreter
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    log = open(out / "build.log", "w")
-    t_all = time.time()
+    _need("verilator", "verilator")
+    b = SocBuild(out, core_cfg, "sim")
 
-    def step(name, fn):
+    def headers():
+        soc = sim_soc(core_cfg)
+        builder = Builder(soc, output_dir=str(out), compile_software=True, compile_gateware=False)
+        b.run_quiet(lambda: builder.build(sim_config=sim_config(1), build=False, run=False))
+
+    def verilator(fw_bin):
+        words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
+        soc = sim_soc(core_cfg, firmware=words)
+        builder = Builder(soc, output_dir=str(out), compile_software=False, compile_gateware=True)
+        mods = out / "sim_modules"     # LiteX writes a variables.mak into it: use a copy
+        shutil.copytree(SIM_MODULES, mods, dirs_exist_ok=True)
+        b.run_quiet(lambda: builder.build(sim_config=sim_config(1), run=False, opt_level="O2",
+                                          interactive=False, jobs=os.cpu_count(),
+                                          extra_mods=EXTRA_MODULES, extra_mods_path=str(mods)))
+        # LiteX compiles only when it also runs the simulation: compile here
+        subprocess.run(["bash", "build_sim.sh"], cwd=out / "gateware", check=True, stdout=b.log,
+                       stderr=subprocess.STDOUT)
+
+    b.step("headers", headers)
+    fw_bin = b.step("firmware", b.firmware)
+    b.step("verilator", lambda: verilator(fw_bin))
+    if not binary.exists():
+        raise UserError(f"sim build produced no binary (log: {out / 'build.log'})")
+    t_all = b.t0
+    _log(f"built in {time.time() - t_all:.0f} s: {out}")
+    return out
+
+
+class SocBuild:
+    """The steps every SoC target shares (simulation and boards): a build folder with one log,
+    named and timed steps, LiteX's chatter kept in the log, the firmware compiled against the
+    headers LiteX generated for this SoC."""
+
+    def __init__(self, out: Path, core_cfg: CoreConfig, what: str):
+        # LiteX's makefiles call `python3 -m litex...`: it must be this interpreter
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        for tool, pkg in (("riscv64-unknown-elf-gcc", "gcc-riscv64-unknown-elf"),
+                          ("meson", "meson"), ("ninja", "ninja-build"), ("make", "make")):
+            _need(tool, pkg)
+        self.out, self.core_cfg, self.what = out, core_cfg, what
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        self.log = open(out / "build.log", "w")
+        self.t0 = time.time()
+        self.times = {}
+
+    def step(self, name, fn):
         t0 = time.time()
-        _log(f"[{name}] ...")
+        say = lambda m: print(f"{self.what}: {m}", file=sys.stderr, flush=True)  # noqa: E731
+        say(f"[{name}] ...")
         try:
             r = fn()
-        except subprocess.CalledProcessError as e:
-            raise UserError(f"sim build step {name!r} failed (log: {out / 'build.log'}): "
-                            f"{e}") from None
-        _log(f"[{name}] done in {time.time() - t0:.0f} s")
+        except (subprocess.CalledProcessError, OSError) as e:
+            raise UserError(f"{self.what} build step {name!r} failed (log: "
+                            f"{self.out / 'build.log'}): {e}") from None
+        self.times[name] = time.time() - t0
+        say(f"[{name}] done in {self.times[name]:.0f} s")
         return r
 
-    def run_quiet(fn):
-        # LiteX prints a lot: keep it in build.log
+    def run_quiet(self, fn):
+        """Run fn with stdout/stderr (also of its children) going to the build log."""
+        sys.stdout.flush()
+        sys.stderr.flush()
         old_out, old_err = os.dup(1), os.dup(2)
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
+        os.dup2(self.log.fileno(), 1)
+        os.dup2(self.log.fileno(), 2)
         try:
             return fn()
         finally:
@@ -101,42 +143,19 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
             os.close(old_out)
             os.close(old_err)
 
-    def headers():
-        soc = sim_soc(core_cfg)
-        b = Builder(soc, output_dir=str(out), compile_software=True, compile_gateware=False)
-        run_quiet(lambda: b.build(sim_config=sim_config(1), build=False, run=False))
-
-    def firmware():
-        fw = out / "firmware"
+    def firmware(self) -> Path:
+        fw = self.out / "firmware"
         fw.mkdir(exist_ok=True)
         (fw / "protocol.h").write_text(protocol.c_header())
-        (fw / "core_regs.h").write_text(c_header(core_cfg))
-        subprocess.run(["make", "-C", str(REPO / "firmware"), f"BUILD_DIR={out}",
-                        f"OUT={fw}"], check=True, stdout=log, stderr=subprocess.STDOUT)
-        return fw / "firmware.bin"
-
-    def verilator(fw_bin):
-        words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
-        soc = sim_soc(core_cfg, firmware=words)
-        b = Builder(soc, output_dir=str(out), compile_software=False, compile_gateware=True)
-        mods = out / "sim_modules"     # LiteX writes a variables.mak into it: use a copy
-        shutil.copytree(SIM_MODULES, mods, dirs_exist_ok=True)
-        run_quiet(lambda: b.build(sim_config=sim_config(1), run=False, opt_level="O2",
-                                  interactive=False, jobs=os.cpu_count(),
-                                  extra_mods=EXTRA_MODULES, extra_mods_path=str(mods)))
-        # LiteX compiles only when it also runs the simulation: compile here
-        subprocess.run(["bash", "build_sim.sh"], cwd=out / "gateware", check=True, stdout=log,
-                       stderr=subprocess.STDOUT)
-
-    step("headers", headers)
-    fw_bin = step("firmware", firmware)
-    if fw_bin.stat().st_size > 0x8000:
-        raise UserError(f"firmware of {fw_bin.stat().st_size} bytes does not fit the ROM")
-    step("verilator", lambda: verilator(fw_bin))
-    if not binary.exists():
-        raise UserError(f"sim build produced no binary (log: {out / 'build.log'})")
-    _log(f"built in {time.time() - t_all:.0f} s: {out}")
-    return out
+        (fw / "core_regs.h").write_text(c_header(self.core_cfg))
+        subprocess.run(["make", "-C", str(REPO / "firmware"), f"BUILD_DIR={self.out}",
+                        f"OUT={fw}"], check=True, stdout=self.log, stderr=subprocess.STDOUT)
+        binary = fw / "firmware.bin"
+        from catsnn.gateware.soc import ROM_SIZE
+        if binary.stat().st_size > ROM_SIZE:
+            raise UserError(f"firmware of {binary.stat().st_size} bytes does not fit the "
+                            f"{ROM_SIZE}-byte ROM")
+        return binary
 
 
 def free_port() -> int:

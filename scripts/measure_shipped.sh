@@ -16,3 +16,8 @@ mkdir -p "$OUT"
 .venv/bin/python benchmarks/reference_speed.py --images 1000 | tee "$OUT/reference-speed.txt"
 # the gateware: the core under Verilator on 200 images, every layer compared with the reference
 .venv/bin/catsnn eval "$M" --backend core --check --limit 200 --data "$DATA" --json --quiet | tee "$OUT/eval-core-check-200.json"
+# the energy estimate again with PEs that accumulate in registers (no membrane SRAM access per SOP)
+T=$(mktemp --suffix=.json)
+.venv/bin/python -c "import json,sys; t=json.load(open('host/energy_tables/horowitz45.json')); t['membrane_rmw_per_sop']['value']=0; json.dump(t, open(sys.argv[1],'w'))" "$T"
+.venv/bin/catsnn energy "$M" --data "$DATA" --limit 100 --table "$T" --json | tee "$OUT/energy-register-pes.json"
+rm -f "$T"

