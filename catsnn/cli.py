@@ -230,11 +230,12 @@ def cmd_build(a):
     else:
         for k in ("bitstream", "device", "pe", "luts", "ffs", "brams", "dsp_mult"):
             print(f"{k:10s} {r[k]}")
-        print(f"{'fmax':10s} {r['fmax_mhz']:.1f} MHz (target {r['target_mhz']:.0f} MHz: "
+        fmax = "unknown" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f} MHz"
+        print(f"{'fmax':10s} {fmax} (target {r['target_mhz']:.0f} MHz: "
               f"{'met' if r['timing_met'] else 'NOT MET'})")
         print(f"program:   openFPGALoader --board {a.board} {r['bitstream']}")
-        print(f"then:      catsnn eval models/compact-cifar10.catsnn --backend soc "
-              f"--port /dev/ttyUSB0 --limit 100 --check")
+        print("then:      catsnn eval models/compact-cifar10.catsnn --backend soc "
+              "--port /dev/ttyUSB0 --limit 100 --check")
     return 0 if r["timing_met"] else 1
 
 
@@ -248,6 +249,7 @@ def build_parser():
     e = sub.add_parser("eval", help="evaluate a model artifact with a backend")
     e.add_argument("model", type=Path)
     e.add_argument("--backend", default="reference", choices=["ann", "reference", "core", "soc"],
+                   # (the names of host/evaluate.py: BACKENDS)
                    help="core: the log-TTFS processor gateware simulated by Verilator; soc: the "
                         "SoC over its UART (--port)")
     e.add_argument("--port", default=None,

@@ -23,11 +23,11 @@ The layer program: ``PROGRAM_WORDS`` 32-bit words per layer (``LayerPlan.program
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from catsnn.artifact import ModelArtifact
 from catsnn.errors import UserError
-from catsnn.numerics import PIXEL_FRAC_BITS
 
 PROGRAM_WORDS = 8
 LANES_PER_WORD = 6       # 5-bit lanes per 32-bit bus word (weights, spike maps)
@@ -297,6 +297,44 @@ def image_bytes(pixels) -> bytes:
     return bytes(pixels.contiguous().reshape(-1).tolist())
 
 
+# model image record: u8 region, 3 bytes 0, u32 word offset, u32 count, then count u32 words
+MODEL_RECORD = struct.Struct("<B3xII")
+
+
+def wide_bus_words(values: list[int]) -> list[int]:
+    """Signed 64-bit entries (biases, membranes) as bus words: low word, then high word."""
+    out = []
+    for v in values:
+        v &= (1 << 64) - 1
+        out += [v & 0xFFFFFFFF, v >> 32]
+    return out
+
+
+def from_wide_bus_words(words: list[int]) -> list[int]:
+    """Inverse of wide_bus_words."""
+    vals = [lo | hi << 32 for lo, hi in zip(words[0::2], words[1::2])]
+    return [v - (1 << 64) if v >> 63 else v for v in vals]
+
+
+def spike_map(bus_words: list[int], plan: "LayerPlan", pe: int):
+    """A layer's output spike map read from the core (bus words from lane_address(.., 0, 0))
+    as uint8 (C, H, W) spike times, NO_SPIKE = 255 where the core stores MAP_NO_SPIKE."""
+    import torch
+
+    from catsnn.numerics import NO_SPIKE
+    t = torch.tensor(unpack_lane_words(bus_words, pe), dtype=torch.uint8)   # (g * pos, bank)
+    ho, wo = (plan.h // 2, plan.w // 2) if plan.pool else (plan.h, plan.w)
+    t = t.reshape(plan.g, ho, wo, pe).permute(0, 3, 1, 2).reshape(plan.g * pe, ho, wo)
+    t = t[:plan.cout].clone()
+    t[t == MAP_NO_SPIKE] = NO_SPIKE
+    return t
+
+
+def spike_map_bus_words(plan: "LayerPlan", pe: int) -> int:
+    """How many bus words hold a layer's output spike map (lane groups padded to 2^k)."""
+    return plan.g * plan.out_positions << clog2(lane_groups(pe))
+
+
 def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> list[int]:
     """The 8 words of the model image's needs record: P, accumulator bits, layers, and words per
     bank of weights, biases, membranes, spike maps, then image bytes."""
@@ -308,24 +346,19 @@ def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> 
 
 def model_image(art: ModelArtifact, cfg: CoreConfig) -> bytes:
     """The model as the firmware loads it: a needs record, then (region, offset, words) records
-    for the layer program, the layer count, the biases and the weights (host/protocol.RECORD)."""
-    import struct
+    for the layer program, the layer count, the biases and the weights (MODEL_RECORD)."""
     plans = plan_model(art, cfg)
     weights, biases, program = memory_images(art, cfg, plans)
-    rec = struct.Struct("<B3xII")
 
     def record(region, offset, words):
-        return rec.pack(region, offset, len(words)) + struct.pack(f"<{len(words)}I", *words)
+        return MODEL_RECORD.pack(region, offset, len(words)) + \
+            struct.pack(f"<{len(words)}I", *words)
     out = [record(RECORD_NEEDS, 0, model_needs(art, cfg, plans)),
            record(REGION_REGS, REG_PROGRAM, program),
            record(REGION_REGS, REG_NLAYERS, [len(plans)])]
     for b in range(cfg.pe):
-        words = []
-        for v in biases[b]:
-            v &= (1 << 64) - 1
-            words += [v & 0xFFFFFFFF, v >> 32]
         a = bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True) & ((1 << cfg.region_shift) - 1)
-        out.append(record(REGION_BIAS, a, words))
+        out.append(record(REGION_BIAS, a, wide_bus_words(biases[b])))
     # weights: dense lane groups (no padding words); the firmware spreads dense index i to
     # bus offset (i / G) << clog2(G) | i % G, G = lane_groups(P)
     dense = [w for word in weights for w in pack_lanes(word, cfg.pe)]
@@ -350,6 +383,16 @@ def c_header(cfg: CoreConfig) -> str:
               f"#define CORE_LANE_GROUPS {lane_groups(cfg.pe)}",
               f"#define CORE_LANE_GROUP_BITS {clog2(lane_groups(cfg.pe))}"]
     return "\n".join(lines) + "\n"
+
+
+def info_registers(cfg: CoreConfig) -> dict:
+    """The constant registers that describe a core (the gateware drives them; a host decodes
+    them with config_from_registers)."""
+    return {REG_ID: CORE_ID | cfg.pe << 16,
+            REG_DEPTH0: cfg.acc_bits | cfg.max_layers << 16 | cfg.dim_bits << 24,
+            REG_DEPTH1: cfg.weight_depth,
+            REG_DEPTH2: cfg.membrane_depth | cfg.map_depth << 16,
+            REG_DEPTH3: cfg.bias_depth | cfg.image_depth << 16}
 
 
 def config_from_registers(regs: list[int]) -> CoreConfig:

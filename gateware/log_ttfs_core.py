@@ -28,39 +28,39 @@ every layer so a host can read that layer's spike map (bit-exact checks, debuggi
 from functools import reduce
 from operator import add
 
-from migen import (Array, Cat, ClockSignal, If, Memory, Module, Mux, Replicate, Signal,
-                   READ_FIRST)
+from migen import Array, Cat, If, Memory, Module, Mux, Replicate, Signal, READ_FIRST
 from migen.genlib.fifo import SyncFIFO
 from migen.genlib.fsm import FSM, NextState, NextValue
 
-from catsnn.gateware.core_config import (CORE_ID, COUNTERS, CTRL_CONTINUE, CTRL_START, CTRL_STEP,
-                                  MAP_NO_SPIKE, PROGRAM_WORDS, REG_CTRL, REG_CYCLES,
-                                  REG_DEPTH0, REG_DEPTH1, REG_DEPTH2, REG_ID, REG_NLAYERS,
-                                  REG_PROGRAM, REG_STATUS, REGION_BIAS, REGION_COUNTERS,
-                                  REGION_IMAGE, REGION_MAP0, REGION_MAP1, REGION_MEMBRANE,
-                                  REGION_REGS, REGION_WEIGHT, CoreConfig, LANES_PER_WORD,
-                                  clog2, lane_groups)
+from litex.soc.interconnect import wishbone
+from litex.soc.interconnect.csr import AutoCSR, CSRStatus, CSRStorage
+
+from catsnn.gateware.core_config import (COUNTERS, CTRL_CONTINUE, CTRL_START, CTRL_STEP,
+                                         LANES_PER_WORD, MAP_NO_SPIKE, PROGRAM_WORDS, REG_CTRL,
+                                         REG_CYCLES, REG_NLAYERS, REG_PROGRAM, REG_STATUS,
+                                         REGION_BIAS, REGION_COUNTERS, REGION_IMAGE,
+                                         REGION_MAP0, REGION_MAP1, REGION_MEMBRANE, REGION_REGS,
+                                         REGION_WEIGHT, STATUS_BUSY, STATUS_DONE,
+                                         STATUS_PAUSED, CoreConfig, clog2, info_registers,
+                                         lane_groups)
 from catsnn.gateware.log_ttfs_blocks import LeadingOneEncoder, ShiftAddPE, TapAddressGenerator
 
-try:  # LiteX for the bus and CSRs; the core's logic itself is plain Migen
-    from litex.soc.interconnect import wishbone
-    from litex.soc.interconnect.csr import AutoCSR, CSRStatus, CSRStorage
-except ImportError:  # pragma: no cover
-    wishbone = None
-    AutoCSR = object
+REGS = 16          # register words before the layer program
 
 
 def popcount(bits):
     return reduce(add, [bits[i] for i in range(len(bits))])
 
 
-class _Bus:
-    """The Wishbone slave signals (LiteX's wishbone.Interface when LiteX is there)."""
-    def __init__(self):
-        self.adr, self.dat_w, self.dat_r = Signal(30), Signal(32), Signal(32)
-        self.sel, self.cyc, self.stb, self.ack, self.we = Signal(4), Signal(), Signal(), \
-            Signal(), Signal()
-        self.cti, self.bte, self.err = Signal(3), Signal(2), Signal()
+def bit(mask):
+    """The bit index of a one-bit mask such as CTRL_START."""
+    assert mask and mask & (mask - 1) == 0
+    return mask.bit_length() - 1
+
+
+def indexed(entries: dict, n: int, width: int = 32):
+    """entries {index: value} as a list of n, zeros elsewhere (for an Array mux)."""
+    return [entries.get(i, Signal(width)) for i in range(n)]
 
 
 class LogTTFSCore(Module, AutoCSR):
@@ -68,7 +68,7 @@ class LogTTFSCore(Module, AutoCSR):
         P, A = cfg.pe, cfg.acc_bits
         self.cfg = cfg
         # interface
-        self.bus = wishbone.Interface(data_width=32) if wishbone is not None else _Bus()
+        self.bus = wishbone.Interface(data_width=32)
         self.busy = Signal()          # running a program (not paused)
         self.done = Signal()          # sticky: the last run finished
         self.paused = Signal()        # step mode: a layer finished, waiting for continue
@@ -394,7 +394,6 @@ class LogTTFSCore(Module, AutoCSR):
         fsm = FSM(reset_state="IDLE")
         self.submodules.fsm = fsm
         cnt_i = Signal(3)
-        in_scan = Signal()
         self.comb += scanning.eq(fsm.ongoing("SCAN"))
         pipeline_empty = Signal()
         self.comb += pipeline_empty.eq(scan_done & ~fifo.readable & ~ag_active & ~v0 & ~v1 & ~v2
@@ -555,23 +554,21 @@ class LogTTFSCore(Module, AutoCSR):
         ctrl_w = Signal()
         self.comb += ctrl_w.eq(wr & (region == REGION_REGS) & (offset == REG_CTRL))
         start_bus, resume_bus = Signal(), Signal()
-        self.comb += [start_bus.eq(ctrl_w & wb.dat_w[0]), resume_bus.eq(ctrl_w & wb.dat_w[2])]
+        self.comb += [start_bus.eq(ctrl_w & wb.dat_w[bit(CTRL_START)]),
+                      resume_bus.eq(ctrl_w & wb.dat_w[bit(CTRL_CONTINUE)])]
         self.sync += [
-            If(ctrl_w, self.step_mode.eq(wb.dat_w[1])),
+            If(ctrl_w, self.step_mode.eq(wb.dat_w[bit(CTRL_STEP)])),
             If(wr & (region == REGION_REGS) & (offset == REG_NLAYERS), nlayers.eq(wb.dat_w)),
         ]
-        status_word = Signal(32)
-        self.comb += status_word.eq(Cat(self.busy, self.done, self.paused, Signal(5),
-                                        self.layer))
+        status_word = Signal(32)      # STATUS_* bits, the layer in bits 8..15
+        self.comb += [status_word[bit(STATUS_BUSY)].eq(self.busy),
+                      status_word[bit(STATUS_DONE)].eq(self.done),
+                      status_word[bit(STATUS_PAUSED)].eq(self.paused),
+                      status_word[8:16].eq(self.layer)]
+        regs = {REG_STATUS: status_word, REG_NLAYERS: nlayers, REG_CYCLES: cycles_total}
+        regs.update({k: Signal(32, reset=v) for k, v in info_registers(cfg).items()})
         reg_r = Signal(32)
-        self.sync += reg_r.eq(Array([   # REG_CTRL .. REG_DEPTH3, then zeros
-            Signal(32), status_word, nlayers, cycles_total,
-            Signal(32, reset=CORE_ID | P << 16 | 0 << 24),
-            Signal(32, reset=A | cfg.max_layers << 16 | cfg.dim_bits << 24),
-            Signal(32, reset=cfg.weight_depth),
-            Signal(32, reset=cfg.membrane_depth | cfg.map_depth << 16),
-            Signal(32, reset=cfg.bias_depth | cfg.image_depth << 16),
-        ] + [Signal(32) for _ in range(7)])[offset[:4]])
+        self.sync += reg_r.eq(Array(indexed(regs, REGS))[offset[:clog2(REGS)]])
         # read data: selected at the request, valid with ack (memories have one cycle latency)
         rsel_region, rsel_bank, rsel_hi, rsel_prog, rsel_reg = Signal(3), Signal(8), Signal(), \
             Signal(), Signal()
@@ -579,9 +576,10 @@ class LogTTFSCore(Module, AutoCSR):
             wb.ack.eq(access),
             If(access,
                 rsel_region.eq(region), rsel_hi.eq(hi), rsel_prog.eq(is_prog),
-                rsel_reg.eq(offset < 16),
-                rsel_bank.eq(Array([Signal(), Signal(), b_bank, lane_grp, v_bank, lane_grp, lane_grp,
-                                    Signal()])[region]))
+                rsel_reg.eq(offset < REGS),
+                rsel_bank.eq(Array(indexed({REGION_BIAS: b_bank, REGION_WEIGHT: lane_grp,
+                                            REGION_MEMBRANE: v_bank, REGION_MAP0: lane_grp,
+                                            REGION_MAP1: lane_grp}, 8))[region]))
         ]
 
         def wide(dat):
@@ -594,24 +592,26 @@ class LogTTFSCore(Module, AutoCSR):
             return Array([word[5 * LANES_PER_WORD * j:5 * LANES_PER_WORD * (j + 1)]
                           for j in range(NG)])[rsel_bank]
         self.comb += wb.dat_r.eq(Mux(~bus_owned & (rsel_region != REGION_REGS), 0,
-            Array([
-                Mux(rsel_prog, pr_[0].dat_r, Mux(rsel_reg, reg_r, 0)),
-                ir_[0].dat_r,
-                bank_mux([wide(br_[p][0].dat_r) for p in range(P)]),
-                lanes(wr_[0].dat_r),
-                bank_mux([wide(vr_[p][0].dat_r) for p in range(P)]),
-                lanes(sr_[0][0].dat_r),
-                lanes(sr_[1][0].dat_r),
-                cr_[0].dat_r,
-            ])[rsel_region]))
+            Array(indexed({
+                REGION_REGS: Mux(rsel_prog, pr_[0].dat_r, Mux(rsel_reg, reg_r, 0)),
+                REGION_IMAGE: ir_[0].dat_r,
+                REGION_BIAS: bank_mux([wide(br_[p][0].dat_r) for p in range(P)]),
+                REGION_WEIGHT: lanes(wr_[0].dat_r),
+                REGION_MEMBRANE: bank_mux([wide(vr_[p][0].dat_r) for p in range(P)]),
+                REGION_MAP0: lanes(sr_[0][0].dat_r),
+                REGION_MAP1: lanes(sr_[1][0].dat_r),
+                REGION_COUNTERS: cr_[0].dat_r,
+            }, 8))[rsel_region]))
 
         # starts from the bus or the interface
         self.comb += [If(start_bus, self.start.eq(1)), If(resume_bus, self.resume.eq(1))]
         if with_csr:
             self.comb += [
-                If(self.control.re & self.control.storage[0], self.start.eq(1)),
-                If(self.control.re & self.control.storage[2], self.resume.eq(1)),
-                self.status.status.eq(Cat(self.busy, self.done, self.paused)),
+                If(self.control.re & self.control.storage[bit(CTRL_START)], self.start.eq(1)),
+                If(self.control.re & self.control.storage[bit(CTRL_CONTINUE)],
+                   self.resume.eq(1)),
+                self.status.status.eq(status_word[:3]),
                 self.current_layer.status.eq(self.layer),
             ]
-            self.sync += If(self.control.re, self.step_mode.eq(self.control.storage[1]))
+            self.sync += If(self.control.re,
+                            self.step_mode.eq(self.control.storage[bit(CTRL_STEP)]))

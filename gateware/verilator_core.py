@@ -22,15 +22,15 @@ import torch
 
 from catsnn.artifact import ModelArtifact
 from catsnn.errors import UserError
-from catsnn.numerics import NO_SPIKE
-from catsnn.gateware.core_config import (COUNTERS, CTRL_CONTINUE, CTRL_START, CTRL_STEP, CORE_ID,
-                                  MAP_NO_SPIKE, REG_CTRL, REG_ID, REG_NLAYERS, REG_PROGRAM,
-                                  REG_STATUS, REGION_BIAS, REGION_COUNTERS, REGION_IMAGE,
-                                  REGION_MAP0, REGION_MAP1, REGION_MEMBRANE, REGION_REGS,
-                                  REGION_WEIGHT, STATUS_DONE, STATUS_PAUSED, CoreConfig,
-                                  bank_address, clog2, image_bytes, lane_address, lane_groups,
-                                  memory_images, plan_model, unpack_lane_words,
-                                  weight_bus_words, word_address)
+from catsnn.gateware.core_config import (COUNTERS, CORE_ID, CTRL_CONTINUE, CTRL_START,
+                                         CTRL_STEP, REG_CTRL, REG_ID, REG_NLAYERS, REG_PROGRAM,
+                                         REG_STATUS, REGION_BIAS, REGION_COUNTERS, REGION_IMAGE,
+                                         REGION_MAP0, REGION_MAP1, REGION_MEMBRANE, REGION_REGS,
+                                         REGION_WEIGHT, STATUS_DONE, STATUS_PAUSED, CoreConfig,
+                                         bank_address, from_wide_bus_words, image_bytes,
+                                         lane_address, memory_images, plan_model, spike_map,
+                                         spike_map_bus_words, weight_bus_words, wide_bus_words,
+                                         word_address)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -41,10 +41,24 @@ def core_verilog(cfg: CoreConfig) -> str:
     from migen.fhdl.verilog import convert
 
     from catsnn.gateware.log_ttfs_core import LogTTFSCore
-    core = LogTTFSCore(cfg)
-    b = core.bus
-    ios = {b.adr, b.dat_w, b.dat_r, b.cyc, b.stb, b.ack, b.we, core.busy, core.done, core.paused}
-    return str(convert(core, ios=ios, name=TOP))
+    from migen import Module, Signal
+
+    # top-level ports with fixed names (sim/core_harness.cpp uses them; Migen's own naming of
+    # a record's fields depends on what else the design contains)
+    class Top(Module):
+        def __init__(self):
+            self.submodules.core = core = LogTTFSCore(cfg)
+            b = core.bus
+            self.ports = {}
+            for name, sig, out in [("adr", b.adr, 0), ("dat_w", b.dat_w, 0), ("dat_r", b.dat_r, 1),
+                                   ("cyc", b.cyc, 0), ("stb", b.stb, 0), ("ack", b.ack, 1),
+                                   ("we", b.we, 0), ("busy", core.busy, 1),
+                                   ("done", core.done, 1), ("paused", core.paused, 1)]:
+                port = Signal(len(sig), name=name)
+                self.comb += port.eq(sig) if out else sig.eq(port)
+                self.ports[name] = port
+    top = Top()
+    return str(convert(top, ios=set(top.ports.values()), name=TOP))
 
 
 def _verilator_version() -> str:
@@ -146,11 +160,9 @@ class CoreSim:
         return self.lib.core_read(self.h, adr)
 
     def write_block(self, adr, words):
-        t = torch.as_tensor(list(words) if not isinstance(words, torch.Tensor) else words,
-                            dtype=torch.int64).to(torch.uint32 if hasattr(torch, "uint32")
-                                                  else torch.int64)
-        arr = (ctypes.c_uint32 * len(t))(*[int(x) & 0xFFFFFFFF for x in t.tolist()])
-        self.lib.core_write_block(self.h, adr, len(t), arr)
+        words = [int(w) & 0xFFFFFFFF for w in words]
+        arr = (ctypes.c_uint32 * len(words))(*words)
+        self.lib.core_write_block(self.h, adr, len(words), arr)
 
     def read_block(self, adr, n) -> list[int]:
         arr = (ctypes.c_uint32 * n)()
@@ -164,11 +176,8 @@ class CoreSim:
         weights, biases, program = memory_images(art, cfg, self.plans)
         self.write_block(lane_address(cfg, REGION_WEIGHT, 0), weight_bus_words(weights, cfg.pe))
         for b in range(cfg.pe):
-            words = []
-            for v in biases[b]:
-                v &= (1 << 64) - 1
-                words += [v & 0xFFFFFFFF, v >> 32]
-            self.write_block(bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True), words)
+            self.write_block(bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True),
+                             wide_bus_words(biases[b]))
         self.write_block(word_address(cfg, REGION_REGS, REG_PROGRAM), program)
         self.write(word_address(cfg, REGION_REGS, REG_NLAYERS), len(art.layers))
         self.art = art
@@ -183,25 +192,16 @@ class CoreSim:
         """Layer ``layer``'s output spike map as uint8 (C, H, W), NO_SPIKE = 255."""
         cfg, p = self.cfg, self.plans[layer]
         region = REGION_MAP1 if layer % 2 else REGION_MAP0
-        n = p.g * p.out_positions
-        span = 1 << clog2(lane_groups(cfg.pe))
-        words = unpack_lane_words(self.read_block(lane_address(cfg, region, 0), n * span), cfg.pe)
-        t = torch.tensor(words, dtype=torch.uint8)            # (g * pos, bank)
-        ho, wo = (p.h // 2, p.w // 2) if p.pool else (p.h, p.w)
-        t = t.reshape(p.g, ho, wo, cfg.pe).permute(0, 3, 1, 2).reshape(p.g * cfg.pe, ho, wo)
-        t = t[:p.cout].clone()
-        t[t == MAP_NO_SPIKE] = NO_SPIKE
-        return t
+        words = self.read_block(lane_address(cfg, region, 0), spike_map_bus_words(p, cfg.pe))
+        return spike_map(words, p, cfg.pe)
 
     def read_potentials(self) -> torch.Tensor:
         cfg, p = self.cfg, self.plans[-1]
         vals = []
         for co in range(p.cout):
             b, g = co % cfg.pe, co // cfg.pe
-            lo, hi = self.read_block(bank_address(cfg, REGION_MEMBRANE, b, g, cfg.membrane_depth,
-                                                  True), 2)
-            v = lo | hi << 32
-            vals.append(v - (1 << 64) if v >> 63 else v)
+            vals += from_wide_bus_words(self.read_block(
+                bank_address(cfg, REGION_MEMBRANE, b, g, cfg.membrane_depth, True), 2))
         return torch.tensor(vals, dtype=torch.int64)
 
     def run_image(self, pixels: torch.Tensor, with_maps=False, max_cycles=200_000_000) -> CoreRun:

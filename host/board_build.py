@@ -87,11 +87,10 @@ def build_board(board: str, device: str | None = None, pe: int = 16, root=None) 
         builder = Builder(soc, output_dir=str(out), compile_software=False,
                           compile_gateware=True)
         b.run_quiet(lambda: builder.build(run=True))
-        return soc
 
     b.step("headers", headers)
     fw_bin = b.step("firmware", b.firmware)
-    soc = b.step("gateware", lambda: gateware(fw_bin))
+    b.step("gateware", lambda: gateware(fw_bin))
     log = (out / "build.log").read_text(errors="replace")
     bit = next(iter(sorted((out / "gateware").glob("*.bit"))), None)
     report = {"board": board, "device": device, "pe": pe, "core": cfg.summary(),

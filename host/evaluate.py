@@ -96,8 +96,22 @@ class CoreBackend:
                              cycles=torch.tensor(cycles, dtype=torch.int64))
 
 
-BACKENDS = {"reference": ReferenceBackend, "ann": AnnBackend, "core": CoreBackend,
-            "soc": None}   # host/soc_backend.py (needs --port); built in evaluate()
+def _soc_backend(art, check, pe, port, timeout, progress):
+    from catsnn.errors import UserError
+    from catsnn.host.soc_backend import SocBackend
+    if not port:
+        raise UserError("--backend soc needs --port URL (a serial device, "
+                        "socket://HOST:PORT, or 'sim' to start the simulated SoC)")
+    return SocBackend(art, port, check=check, timeout=timeout, progress=progress)
+
+
+# name -> backend factory(art, check, pe, port, timeout, progress)
+BACKENDS = {
+    "reference": lambda art, *_: ReferenceBackend(art),
+    "ann": lambda art, *_: AnnBackend(art),
+    "core": lambda art, check, pe, *_: CoreBackend(art, pe=pe, check=check),
+    "soc": _soc_backend,     # host/soc_backend.py: the SoC over its link
+}
 
 
 def first_difference(a: torch.Tensor, b: torch.Tensor):
@@ -141,19 +155,8 @@ def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, off
 def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: torch.Tensor,
              offset: int = 0, check: bool = False, batch: int = 250, progress=True,
              pe: int = 16, port: str | None = None, timeout: float = 30.0) -> dict:
-    if backend == "core":
-        be = CoreBackend(art, pe=pe, check=check)
-        batch = min(batch, be.batch)
-    elif backend == "soc":
-        from catsnn.errors import UserError
-        from catsnn.host.soc_backend import SocBackend
-        if not port:
-            raise UserError("--backend soc needs --port URL (a serial device, "
-                            "socket://HOST:PORT, or 'sim' to start the simulated SoC)")
-        be = SocBackend(art, port, check=check, timeout=timeout, progress=progress)
-        batch = min(batch, be.batch)
-    else:
-        be = BACKENDS[backend](art)
+    be = BACKENDS[backend](art, check, pe, port, timeout, progress)
+    batch = min(batch, getattr(be, "batch", batch))     # devices: progress per few images
     try:
         return _evaluate(be, art, backend, images, labels, offset, check, batch, progress)
     finally:

@@ -51,8 +51,7 @@ ERROR_NAMES = {ERR_BAD_CRC: "bad CRC", ERR_TRUNCATED: "truncated frame",
                ERR_NO_MODEL: "no model loaded", ERR_STATE: "wrong state",
                ERR_TIMEOUT: "core timeout"}
 
-# model image records: u8 region, 3 bytes 0, u32 word offset, u32 count, count x u32 words
-RECORD = struct.Struct("<B3xII")
+# LOAD streams a model image: gateware/core_config.py (MODEL_RECORD, model_image) defines it
 
 
 def crc32(data: bytes) -> int:

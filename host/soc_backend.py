@@ -14,12 +14,11 @@ import time
 import torch
 
 from catsnn.artifact import ModelArtifact
-from catsnn.gateware.core_config import (INFO_REGS, MAP_NO_SPIKE, STATUS_DONE, STATUS_PAUSED,
-                                         clog2, config_from_registers, lane_groups, model_image,
-                                         plan_model, unpack_lane_words)
+from catsnn.gateware.core_config import (INFO_REGS, STATUS_DONE, STATUS_PAUSED,
+                                         config_from_registers, model_image, plan_model,
+                                         spike_map, spike_map_bus_words)
 from catsnn.host import protocol as P
 from catsnn.host.link import Link, LinkError
-from catsnn.numerics import NO_SPIKE
 
 CHUNK = P.MAX_PAYLOAD - 4
 READ_WORDS = 1024
@@ -81,19 +80,13 @@ class SocBackend:
 
     def _read_map(self, layer: int) -> torch.Tensor:
         cfg, p = self.cfg, self.plans[layer]
-        span = 1 << clog2(lane_groups(cfg.pe))
-        n = p.g * p.out_positions * span
+        n = spike_map_bus_words(p, cfg.pe)
         words = []
         for off in range(0, n, READ_WORDS):
             cnt = min(READ_WORDS, n - off)
             r = self.link.request(P.CMD_READ_MAP, struct.pack("<BIH", layer, off, cnt))
             words += struct.unpack(f"<{cnt}I", r)
-        t = torch.tensor(unpack_lane_words(words, cfg.pe), dtype=torch.uint8)
-        ho, wo = (p.h // 2, p.w // 2) if p.pool else (p.h, p.w)
-        t = t.reshape(p.g, ho, wo, cfg.pe).permute(0, 3, 1, 2).reshape(p.g * cfg.pe, ho, wo)
-        t = t[:p.cout].clone()
-        t[t == MAP_NO_SPIKE] = NO_SPIKE
-        return t
+        return spike_map(words, p, cfg.pe)
 
     def run_one(self, pixels: torch.Tensor):
         self.link.request(P.CMD_IMAGE, bytes(pixels.contiguous().reshape(-1).tolist()))

@@ -6,20 +6,21 @@ import json
 import pytest
 import torch
 
-from catsnn.data import load_split
 from catsnn.gateware.core_config import (COUNTERS, CoreConfig, DoesNotFit, REG_CTRL,
                                          REG_NLAYERS, REG_PROGRAM, REG_STATUS, REGION_BIAS,
                                          REGION_COUNTERS, REGION_IMAGE, REGION_MEMBRANE,
                                          REGION_REGS, REGION_WEIGHT, STATUS_DONE, bank_address,
                                          image_bytes, lane_address, memory_images, plan_model,
-                                         weight_bus_words, word_address)
+                                         weight_bus_words, wide_bus_words, from_wide_bus_words,
+                                         word_address)
 from catsnn.gateware.verilator_core import CoreSim
 from catsnn.numerics import NO_SPIKE
 from catsnn.reference.snn import ReferenceSNN
 
 from helpers import random_artifact, random_images
 
-SHIPPED = "models/compact-cifar10.catsnn"
+from test_data import DATA
+from test_shipped_model import MODEL as SHIPPED
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_model_that_does_not_fit_is_refused_by_name():
 
 def test_shipped_model_20_real_images_bit_exact(core16, capsys):
     from catsnn.cli import main
-    rc = main(["eval", SHIPPED, "--backend", "core", "--data", "../shared/data", "--limit", "20",
+    rc = main(["eval", str(SHIPPED), "--backend", "core", "--data", DATA, "--limit", "20",
                "--check", "--json", "--quiet"])
     r = json.loads(capsys.readouterr().out)
     assert rc == 0 and r["mismatches"] == 0 and r["images"] == 20, r
@@ -151,10 +152,8 @@ def test_tiny_network_in_migen_simulator():
     writes = [(lane_address(cfg, REGION_WEIGHT, 0) + i, w)
               for i, w in enumerate(weight_bus_words(weights, cfg.pe))]
     for b in range(cfg.pe):
-        for i, v in enumerate(biases[b]):
-            a = bank_address(cfg, REGION_BIAS, b, i, cfg.bias_depth, True)
-            v &= (1 << 64) - 1
-            writes += [(a, v & 0xFFFFFFFF), (a + 1, v >> 32)]
+        a = bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True)
+        writes += [(a + i, w) for i, w in enumerate(wide_bus_words(biases[b]))]
     writes += [(word_address(cfg, REGION_REGS, REG_PROGRAM) + i, w) for i, w in enumerate(program)]
     writes += [(word_address(cfg, REGION_IMAGE, i), p) for i, p in enumerate(image_bytes(img))]
     writes += [(word_address(cfg, REGION_REGS, REG_NLAYERS), len(art.layers)),
@@ -190,7 +189,7 @@ def test_tiny_network_in_migen_simulator():
             a = bank_address(cfg, REGION_MEMBRANE, co % 2, co // 2, cfg.membrane_depth, True)
             lo = yield from access(a)
             hi = yield from access(a + 1)
-            pots.append(lo | hi << 32)
+            pots += from_wide_bus_words([lo, hi])
         got["potentials"] = pots
         got["counters"] = []
         for i in range(len(COUNTERS) * 2):
@@ -199,8 +198,7 @@ def test_tiny_network_in_migen_simulator():
     run_simulation(core, bench())
     ref = ReferenceSNN(art).run(img[None])
     assert got["status"] & STATUS_DONE
-    pots = [v - (1 << 64) if v >> 63 else v for v in got["potentials"]]
-    assert pots == ref.potentials[0].tolist()
+    assert got["potentials"] == ref.potentials[0].tolist()
     sops = got["counters"][COUNTERS.index("sops")::len(COUNTERS)]
     assert sops == ref.sops[0].tolist()
 

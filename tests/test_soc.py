@@ -10,14 +10,15 @@ import torch
 
 from catsnn.artifact import load_artifact
 from catsnn.data import load_split
-from catsnn.gateware.core_config import CoreConfig, INFO_REGS, model_image
+from catsnn.gateware.core_config import CoreConfig, model_image
 from catsnn.host import protocol as P
 from catsnn.host.evaluate import compare, ReferenceBackend
 from catsnn.host.link import DeviceError, Link, LinkError
 from catsnn.host.simulation import SimulatedSoC
 from catsnn.host.soc_backend import SocBackend
 
-SHIPPED = "models/compact-cifar10.catsnn"
+from test_data import DATA
+from test_shipped_model import MODEL as SHIPPED
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +111,7 @@ def test_model_that_does_not_fit_and_corrupt_model_are_refused(sim):
 
 def test_ten_real_images_bit_exact_through_the_soc(sim):
     art = load_artifact(SHIPPED)
-    test = load_split("../shared/data", train=False)
-    x, y = test.images[:10], test.labels[:10]
+    x = load_split(DATA, train=False).images[:10]
     be = SocBackend(art, sim.url, check=True, timeout=60, progress=False)
     try:
         ref = ReferenceBackend(art)
