@@ -239,15 +239,17 @@ class LogTTFSCore(Module, AutoCSR):
         )
         img_push = Signal()
         self.comb += img_push.eq(first & pend_valid & (pixel != 0))
-        # map scanner: the first fetch is issued by scan_start (sc_issue below in MS_LATCH
-        # with nothing pending is the initial fetch)
+        # map scanner: LATCH registers the fetched word as it is (the block RAM's output drives
+        # no control: it was the critical path), EMIT sends its events one per cycle, or
+        # fetches the next word at once when the latched word has none. The first fetch is
+        # issued in LATCH with nothing pending.
         map_issue = Signal()
+        word_empty = Signal()
+        self.comb += word_empty.eq(word_mask == 0)
         self.sync += If(~scan_start & ~first,
             If(map_state == MS_LATCH,
                 If(~pend_valid,
                     pend_valid.eq(1)                      # initial fetch issued this cycle
-                ).Elif(live_mask == 0,
-                    If(pend_last, scan_done.eq(1), map_state.eq(MS_IDLE), pend_valid.eq(0))
                 ).Else(
                     *[word_times[p].eq(in_times[p]) for p in range(P)],
                     word_mask.eq(live_mask), word_pos.eq(pend_pos), word_y.eq(pend_y),
@@ -255,7 +257,7 @@ class LogTTFSCore(Module, AutoCSR):
                     pend_valid.eq(0), map_state.eq(MS_EMIT)
                 )
             ).Elif(map_state == MS_EMIT,
-                If(fifo_room & (word_rest == 0),
+                If(word_empty | (fifo_room & (word_rest == 0)),
                     If(word_last, scan_done.eq(1), map_state.eq(MS_IDLE)).Else(
                         map_state.eq(MS_LATCH), pend_valid.eq(1))
                 ).Elif(fifo_room, word_mask.eq(word_rest))
@@ -263,14 +265,14 @@ class LogTTFSCore(Module, AutoCSR):
         )
         self.comb += If(~scan_start & ~first,
             If(map_state == MS_LATCH,
-                If(~pend_valid, map_issue.eq(1)
-                ).Elif((live_mask == 0) & ~pend_last, map_issue.eq(1))
-            ).Elif((map_state == MS_EMIT) & fifo_room & (word_rest == 0) & ~word_last,
+                If(~pend_valid, map_issue.eq(1))
+            ).Elif((map_state == MS_EMIT) & ~word_last &
+                   (word_empty | (fifo_room & (word_rest == 0))),
                 map_issue.eq(1)),
             sc_issue.eq(map_issue)
         )
         map_push = Signal()
-        self.comb += map_push.eq(~first & (map_state == MS_EMIT) & fifo_room)
+        self.comb += map_push.eq(~first & (map_state == MS_EMIT) & fifo_room & ~word_empty)
         self.comb += [
             push.eq(img_push | map_push),
             If(first,
