@@ -67,10 +67,58 @@ def parse_args(argv=None):
     p.add_argument("--subset", type=int, default=0,
                    help="use only the first N training and test images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--time-budget", type=float, default=0.0, metavar="SECONDS",
+                   help="fit the run into this many seconds: --epochs/--quant-epochs become upper "
+                        "bounds and their ratio; each phase's epoch count is set from measured "
+                        "epoch times (it grows only in the phase's first fifth)")
     a = p.parse_args(argv)
     if not 4 <= a.T <= 16:
         p.error("--T must be in 4..16")
+    if a.time_budget < 0:
+        p.error("--time-budget must be >= 0")
+    if a.time_budget and a.resume:
+        p.error("--resume continues a fixed schedule: pass the --epochs/--quant-epochs that "
+                "the time-budgeted run logged, without --time-budget")
     return a
+
+
+class TimeBudget:
+    """Fits each phase's epoch count into a share of a wall-clock budget.
+
+    A GPU lent for a few minutes (and shared between runs) has a speed nobody knows in advance,
+    so the schedule is sized from measurement: phase i gets the share epochs_i / sum(epochs) of
+    what is left when it starts (minus a reserve for the final evaluation and export); after each
+    epoch the count becomes what the measured mean epoch time fits into that share, never more
+    than asked for. Past the phase's first fifth it only shrinks, so the decaying part of the
+    learning-rate schedule never jumps up.
+    """
+
+    def __init__(self, seconds: float, phase_epochs: list[int], reserve: float):
+        self.end = time.time() + seconds - reserve
+        self.phase_epochs = phase_epochs
+        self.max_epochs = 0  # the requested count of the phase being fitted (set per phase)
+
+    def phase_deadline(self, pi: int) -> float:
+        left = sum(self.phase_epochs[pi:])
+        share = self.phase_epochs[pi] / left if left else 1.0
+        return time.time() + max(0.0, self.end - time.time()) * share
+
+    @staticmethod
+    def seconds_per_epoch(epoch_seconds: list[float]) -> float:
+        # the first epoch pays for warm-up (CUDA context, cuDNN autotuning): leave it out
+        # once there is another to go by
+        tail = epoch_seconds[1:] or epoch_seconds
+        return sum(tail) / len(tail)
+
+    def fit(self, deadline: float, done: int, epoch_seconds: list[float], planned: int,
+            first_epoch: int = 0) -> int:
+        """The phase's epoch count after `done` epochs: what fits before the deadline, at most
+        the requested count; it may grow only in the first fifth of the phase (the warm-up of
+        the one-cycle schedule), later it only shrinks."""
+        more = int(max(0.0, deadline - time.time()) // max(self.seconds_per_epoch(epoch_seconds),
+                                                            1e-6))
+        cap = self.max_epochs if 5 * (done - first_epoch) <= planned - first_epoch else planned
+        return max(done, min(cap, done + more))
 
 
 class Logger:
@@ -250,8 +298,16 @@ def main(argv=None):
     steps_per_epoch = len(train) // a.batch
     if steps_per_epoch == 0:
         raise UserError(f"{len(train)} training images < batch {a.batch}")
+    budget = None
+    if a.time_budget:
+        # the reserve covers the last BN re-estimate, the CPU evaluation and the export
+        budget = TimeBudget(a.time_budget, [e for _, e in plan],
+                            reserve=min(60.0, 0.05 * a.time_budget))
     for pi in range(start_phase, len(plan)):
         form, epochs = plan[pi]
+        deadline = budget.phase_deadline(pi) if budget else None
+        if budget:
+            budget.max_epochs = epochs
         if model.form != form:  # entering phase 2: fold BatchNorm into the convs
             recalibrate_bn(model.to(device), train_images, device)
             model = model.folded()
@@ -264,10 +320,14 @@ def main(argv=None):
             opt_state = None
         total = epochs * steps_per_epoch
         first_epoch = start_epoch if pi == start_phase else 0
-        for epoch in range(first_epoch, epochs):
+        epoch, epoch_seconds = first_epoch, []
+        while epoch < epochs:
             model.train()
             perm = torch.randperm(len(train), generator=gen)
-            t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+            t0, seen = time.time(), 0
+            # sums stay on the device: a .item() per step would stall a GPU every step
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.int64)
             for s in range(steps_per_epoch):
                 if a.max_steps and s >= a.max_steps:
                     break
@@ -289,18 +349,18 @@ def main(argv=None):
                 loss.backward()
                 opt.step()
                 seen += len(idx)
-                loss_sum += loss.item() * len(idx)
-                correct += (logits.argmax(1) == y).sum().item()
-                if s % 10 == 0 or s == steps_per_epoch - 1:
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.argmax(1) == y).sum()
+                if log.tty and (s % 10 == 0 or s == steps_per_epoch - 1):
                     el = time.time() - t0
                     log.progress(f"[{form} {epoch + 1}/{epochs}] {s + 1}/{steps_per_epoch} "
-                                 f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f} "
-                                 f"{seen / el:.0f} img/s")
+                                 f"loss {loss_sum.item() / seen:.3f} "
+                                 f"acc {correct.item() / seen:.3f} {seen / el:.0f} img/s")
             if log.tty:
                 print(file=sys.stderr)
             el = time.time() - t0
-            rec = dict(phase=form, epoch=epoch + 1, train_loss=loss_sum / seen,
-                       train_acc=correct / seen, seconds=round(el, 1),
+            rec = dict(phase=form, epoch=epoch + 1, train_loss=loss_sum.item() / seen,
+                       train_acc=correct.item() / seen, seconds=round(el, 1),
                        lr=opt.param_groups[0]["lr"])
             if (epoch + 1) % a.eval_every == 0 or epoch + 1 == epochs:
                 recalibrate_bn(model, train_images, device)
@@ -311,6 +371,20 @@ def main(argv=None):
             save(out / "last.pt", form=form, phase_index=pi, epoch=epoch + 1,
                  model=model.state_dict(), optimizer=opt.state_dict(), args=vars(a),
                  generator=gen.get_state(), torch_rng=torch.get_rng_state())
+            epoch += 1
+            epoch_seconds.append(time.time() - t0)
+            if budget and epoch < epochs:
+                fitted = budget.fit(deadline, epoch, epoch_seconds, epochs, first_epoch)
+                if fitted != epochs:
+                    log.line(f"time budget: phase {form} now {fitted} epochs (was {epochs}), "
+                             f"{budget.seconds_per_epoch(epoch_seconds):.1f} s per epoch")
+                    epochs, total = fitted, fitted * steps_per_epoch
+                    if a.mode == "float":  # the one phase trains epochs + quant_epochs
+                        a.epochs, a.quant_epochs = epochs, 0
+                    elif pi == 0:
+                        a.epochs = epochs
+                    else:
+                        a.quant_epochs = epochs
         # a copy of the phase's end lets a later phase be rerun with other settings
         save(out / f"{form}-end.pt", form=form, phase_index=pi, epoch=epochs,
              model=model.state_dict(), optimizer=None, args=vars(a),
@@ -318,10 +392,11 @@ def main(argv=None):
         start_epoch = 0
 
     recalibrate_bn(model, train_images, device)
+    final_acc = evaluate(model, test, device)  # on the device: a CPU pass over VGG-16 is slow
     model = model.cpu()
     save(out / "final.pt", form=model.form, model=model.state_dict(), args=vars(a),
          classes=train.classes)
-    log.line(f"final test top-1 ({model.form}, float32): {evaluate(model, test, 'cpu'):.4f}")
+    log.line(f"final test top-1 ({model.form}, float32): {final_acc:.4f}")
     if a.mode == "cat" and a.firing == "floor":
         from catsnn.training.export import export_model
         path = export_model(model, out / "model.catsnn", classes=train.classes,
