@@ -8,11 +8,15 @@ from litex.gen import LiteXModule
 from litex.soc.cores.clock import ECP5PLL
 from migen import ClockDomain, Signal
 
+from catsnn.boards.fit_config import reduced_config
+from catsnn.gateware.core_config import CoreConfig
 from catsnn.gateware.soc import CatSnnSoC
 
 DEFAULT_DEVICE = "LFE5U-85F"
 DEVICES = ["LFE5U-12F", "LFE5U-25F", "LFE5U-45F", "LFE5U-85F"]
-SYS_CLK_FREQ = int(40e6)   # the SoC with the P = 16 core routes at 47.9 MHz on the 85F
+DEFAULT_PE = 16
+SYS_CLK_FREQ = int(40e6)   # the SoC with the P = 16 core routes at 47.4 MHz on the 85F
+PROGRAM = "openFPGALoader --board ulx3s {bitstream}"
 
 
 class _CRG(LiteXModule):
@@ -30,6 +34,12 @@ class _CRG(LiteXModule):
         pll.create_clkout(self.cd_sys, sys_clk_freq)
         # keep the ESP32 from resetting the FPGA
         self.comb += platform.request("wifi_gpio0").eq(1)
+
+
+def core_config(device, pe):
+    if device == "LFE5U-85F":
+        return CoreConfig.for_arch("compact", pe)
+    return reduced_config(device, pe)
 
 
 def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):

@@ -233,9 +233,13 @@ def cmd_build(a):
         fmax = "unknown" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f} MHz"
         print(f"{'fmax':10s} {fmax} (target {r['target_mhz']:.0f} MHz: "
               f"{'met' if r['timing_met'] else 'NOT MET'})")
-        print(f"program:   openFPGALoader --board {a.board} {r['bitstream']}")
-        print("then:      catsnn eval models/compact-cifar10.catsnn --backend soc "
-              "--port /dev/ttyUSB0 --limit 100 --check")
+        print(f"program:   {r['program']}")
+        for model, why in r["models"].items():
+            if why is None:
+                print(f"then:      catsnn eval {model} --backend soc --port /dev/ttyUSB0 "
+                      f"--limit 100 --check")
+            else:
+                print(f"({model} does not fit this build: {why})")
     return 0 if r["timing_met"] else 1
 
 
@@ -311,9 +315,9 @@ def build_parser():
     s.set_defaults(func=cmd_sim)
 
     bd = sub.add_parser("build", help="bitstream for a board (open toolchain)")
-    bd.add_argument("--board", required=True, help="ulx3s")
+    bd.add_argument("--board", required=True, help="ulx3s, colorlight_i5, orangecrab")
     bd.add_argument("--device", default=None, help="FPGA variant (default: the board's)")
-    bd.add_argument("--pe", type=int, default=16)
+    bd.add_argument("--pe", type=int, default=None, help="PE lanes (default: the board's)")
     bd.add_argument("--json", action="store_true")
     bd.set_defaults(func=cmd_build)
     return p

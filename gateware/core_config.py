@@ -104,6 +104,20 @@ class CoreConfig:
                 "membranes": P * self.membrane_depth * self.acc_bits,
                 "spike maps": 2 * P * self.map_depth * 5, "image": self.image_depth * 8}
 
+    def memory_shapes(self) -> dict:
+        """name -> (width, depth, count) of every memory the core instantiates (the core builds
+        them from this table; gateware/fit.py estimates block RAM from it). Weights and spike
+        maps are one word of P 5-bit lanes: all lanes are read together, and a wide word packs
+        block RAMs far better than P narrow memories."""
+        P, A = self.pe, self.acc_bits
+        return {"weights": (5 * P, self.weight_depth, 1),
+                "biases": (A, self.bias_depth, P),
+                "membranes": (A, self.membrane_depth, P),
+                "spike_map": (5 * P, self.map_depth, 2),
+                "image": (8, self.image_depth, 1),
+                "layer_program": (32, self.max_layers * PROGRAM_WORDS, 1),
+                "layer_counters": (32, self.max_layers * len(COUNTERS), 1)}
+
 
 # Wishbone regions (word address >> region_shift)
 REGION_REGS, REGION_IMAGE, REGION_BIAS, REGION_WEIGHT, REGION_MEMBRANE, REGION_MAP0, \

@@ -100,15 +100,15 @@ class LogTTFSCore(Module, AutoCSR):
             m = Memory(width, depth, name=name)
             self.specials += m
             return m
-        # weights and spike maps: one word of P 5-bit lanes (all lanes are read together; a
-        # wide word packs the block RAMs far better than P narrow memories)
-        wmem = mem(5 * P, cfg.weight_depth, "weights")
-        bmem = [mem(A, cfg.bias_depth, f"biases{p}") for p in range(P)]
-        vmem = [mem(A, cfg.membrane_depth, f"membranes{p}") for p in range(P)]
-        smem = [mem(5 * P, cfg.map_depth, f"spike_map{k}") for k in range(2)]
-        imem = mem(8, cfg.image_depth, "image")
-        pmem = mem(32, cfg.max_layers * PROGRAM_WORDS, "layer_program")
-        cmem = mem(32, cfg.max_layers * len(COUNTERS), "layer_counters")
+        # one table of shapes (CoreConfig.memory_shapes), also used by the block RAM estimate
+        shapes = cfg.memory_shapes()
+
+        def mems(name):
+            width, depth, count = shapes[name]
+            return [mem(width, depth, name if count == 1 else f"{name}{i}") for i in range(count)]
+        (wmem,), bmem, vmem, smem = mems("weights"), mems("biases"), mems("membranes"), \
+            mems("spike_map")
+        (imem,), (pmem,), (cmem,) = mems("image"), mems("layer_program"), mems("layer_counters")
 
         def ports(m, write=True):
             r = m.get_port(mode=READ_FIRST)

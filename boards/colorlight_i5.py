@@ -1,0 +1,47 @@
+"""Colorlight i5 (ECP5-25F, two Gigabit Ethernet PHYs): the Ethernet board of a later issue.
+The catsnn SoC unchanged; this file adds the platform (litex-boards), the 25 MHz -> sys PLL and
+the UART on the i5's serial pins.
+
+The 25F has 56 block RAMs: the SoC takes 24 of them, and the compact model alone needs 176 at
+P = 16 (membranes for 32 channels of 32 x 32 take 64). The core is therefore configured for
+smaller models (boards/fit_config: membrane and spike-map depths halved until the SoC fits,
+then the largest weight memory that still does): no shipped model fits, and `catsnn eval`
+says which memory is short and by how much.
+"""
+from litex.gen import LiteXModule
+from litex.soc.cores.clock import ECP5PLL
+from migen import ClockDomain, Signal
+
+from catsnn.boards.fit_config import reduced_config
+from catsnn.gateware.soc import CatSnnSoC
+
+DEFAULT_DEVICE = "LFE5U-25F"
+DEVICES = ["LFE5U-25F"]
+DEFAULT_PE = 4
+SYS_CLK_FREQ = int(40e6)
+PROGRAM = "openFPGALoader -b colorlight-i5 {bitstream}"
+
+
+class _CRG(LiteXModule):
+    def __init__(self, platform, sys_clk_freq):
+        self.rst = Signal()
+        self.cd_sys = ClockDomain()
+
+        # # #
+
+        self.pll = pll = ECP5PLL()
+        self.comb += pll.reset.eq(self.rst)
+        pll.register_clkin(platform.request("clk25"), 25e6)
+        pll.create_clkout(self.cd_sys, sys_clk_freq)
+
+
+def core_config(device, pe):
+    return reduced_config(device, pe)
+
+
+def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
+    from litex_boards.platforms import colorlight_i5
+    platform = colorlight_i5.Platform(board="i5", revision="7.0", toolchain="trellis")
+    soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="serial")
+    soc.crg = _CRG(platform, SYS_CLK_FREQ)
+    return soc

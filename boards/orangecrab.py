@@ -1,0 +1,49 @@
+"""OrangeCrab r0.2 (ECP5 25F or 85F, Feather form factor). The catsnn SoC unchanged; this file
+adds the platform (litex-boards), the 48 MHz -> sys PLL and a UART on the Feather header's
+TX/RX pins (a USB-serial adapter there; the board's own USB port is not a UART).
+
+The 85F holds the compact model as the ULX3S-85F does; the 25F gets the reduced core of the
+Colorlight i5 (no shipped model fits it).
+"""
+from litex.gen import LiteXModule
+from litex.soc.cores.clock import ECP5PLL
+from migen import ClockDomain, Signal
+
+from catsnn.boards.fit_config import reduced_config
+from catsnn.gateware.core_config import CoreConfig
+from catsnn.gateware.soc import CatSnnSoC
+
+DEFAULT_DEVICE = "LFE5U-85F"
+DEVICES = ["LFE5U-25F", "LFE5U-85F"]
+DEFAULT_PE = 16
+SYS_CLK_FREQ = int(40e6)
+PROGRAM = "openFPGALoader -b orangecrab {bitstream}   # or dfu-util -D with the DFU bootloader"
+
+
+class _CRG(LiteXModule):
+    def __init__(self, platform, sys_clk_freq):
+        self.rst = Signal()
+        self.cd_sys = ClockDomain()
+
+        # # #
+
+        self.pll = pll = ECP5PLL()
+        self.comb += pll.reset.eq(self.rst)
+        pll.register_clkin(platform.request("clk48"), 48e6)
+        pll.create_clkout(self.cd_sys, sys_clk_freq)
+
+
+def core_config(device, pe):
+    if device == "LFE5U-85F":
+        return CoreConfig.for_arch("compact", pe)
+    return reduced_config(device, pe)
+
+
+def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
+    from litex_boards.platforms import gsd_orangecrab
+    platform = gsd_orangecrab.Platform(revision="0.2", device=device.split("-")[1],
+                                       toolchain="trellis")
+    platform.add_extension(gsd_orangecrab.feather_serial)
+    soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="serial")
+    soc.crg = _CRG(platform, SYS_CLK_FREQ)
+    return soc
