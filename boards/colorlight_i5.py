@@ -8,10 +8,7 @@ smaller models (boards/fit_config: membrane and spike-map depths halved until th
 then the largest weight memory that still does): no shipped model fits, and `catsnn eval`
 says which memory is short and by how much.
 """
-from litex.gen import LiteXModule
-from litex.soc.cores.clock import ECP5PLL
-from migen import ClockDomain, Signal
-
+from catsnn.boards.crg import ECP5CRG
 from catsnn.boards.fit_config import reduced_config
 from catsnn.gateware.soc import CatSnnSoC
 
@@ -22,19 +19,6 @@ SYS_CLK_FREQ = int(40e6)
 PROGRAM = "openFPGALoader -b colorlight-i5 {bitstream}"
 
 
-class _CRG(LiteXModule):
-    def __init__(self, platform, sys_clk_freq):
-        self.rst = Signal()
-        self.cd_sys = ClockDomain()
-
-        # # #
-
-        self.pll = pll = ECP5PLL()
-        self.comb += pll.reset.eq(self.rst)
-        pll.register_clkin(platform.request("clk25"), 25e6)
-        pll.create_clkout(self.cd_sys, sys_clk_freq)
-
-
 def core_config(device, pe):
     return reduced_config(device, pe)
 
@@ -43,5 +27,5 @@ def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
     from litex_boards.platforms import colorlight_i5
     platform = colorlight_i5.Platform(board="i5", revision="7.0", toolchain="trellis")
     soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="serial")
-    soc.crg = _CRG(platform, SYS_CLK_FREQ)
+    soc.crg = ECP5CRG(platform, SYS_CLK_FREQ, "clk25", 25e6)
     return soc

@@ -5,10 +5,7 @@ TX/RX pins (a USB-serial adapter there; the board's own USB port is not a UART).
 The 85F holds the compact model as the ULX3S-85F does; the 25F gets the reduced core of the
 Colorlight i5 (no shipped model fits it).
 """
-from litex.gen import LiteXModule
-from litex.soc.cores.clock import ECP5PLL
-from migen import ClockDomain, Signal
-
+from catsnn.boards.crg import ECP5CRG
 from catsnn.boards.fit_config import reduced_config
 from catsnn.gateware.core_config import CoreConfig
 from catsnn.gateware.soc import CatSnnSoC
@@ -18,19 +15,6 @@ DEVICES = ["LFE5U-25F", "LFE5U-85F"]
 DEFAULT_PE = 16
 SYS_CLK_FREQ = int(40e6)
 PROGRAM = "openFPGALoader -b orangecrab {bitstream}   # or dfu-util -D with the DFU bootloader"
-
-
-class _CRG(LiteXModule):
-    def __init__(self, platform, sys_clk_freq):
-        self.rst = Signal()
-        self.cd_sys = ClockDomain()
-
-        # # #
-
-        self.pll = pll = ECP5PLL()
-        self.comb += pll.reset.eq(self.rst)
-        pll.register_clkin(platform.request("clk48"), 48e6)
-        pll.create_clkout(self.cd_sys, sys_clk_freq)
 
 
 def core_config(device, pe):
@@ -45,5 +29,5 @@ def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
                                        toolchain="trellis")
     platform.add_extension(gsd_orangecrab.feather_serial)
     soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="serial")
-    soc.crg = _CRG(platform, SYS_CLK_FREQ)
+    soc.crg = ECP5CRG(platform, SYS_CLK_FREQ, "clk48", 48e6)
     return soc

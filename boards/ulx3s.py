@@ -4,10 +4,7 @@ the platform (litex-boards), the 25 MHz -> sys PLL and the UART pins.
 The compact model needs the 85F (its weights, membranes and spike maps fill 176 of the 85F's
 208 block RAMs at P = 16); the 12F/25F/45F variants hold smaller models only.
 """
-from litex.gen import LiteXModule
-from litex.soc.cores.clock import ECP5PLL
-from migen import ClockDomain, Signal
-
+from catsnn.boards.crg import ECP5CRG
 from catsnn.boards.fit_config import reduced_config
 from catsnn.gateware.core_config import CoreConfig
 from catsnn.gateware.soc import CatSnnSoC
@@ -17,23 +14,6 @@ DEVICES = ["LFE5U-12F", "LFE5U-25F", "LFE5U-45F", "LFE5U-85F"]
 DEFAULT_PE = 16
 SYS_CLK_FREQ = int(40e6)   # the SoC with the P = 16 core routes at 47.4 MHz on the 85F
 PROGRAM = "openFPGALoader --board ulx3s {bitstream}"
-
-
-class _CRG(LiteXModule):
-    def __init__(self, platform, sys_clk_freq):
-        self.rst = Signal()
-        self.cd_sys = ClockDomain()
-
-        # # #
-
-        clk25 = platform.request("clk25")
-        rst = platform.request("rst")
-        self.pll = pll = ECP5PLL()
-        self.comb += pll.reset.eq(rst | self.rst)
-        pll.register_clkin(clk25, 25e6)
-        pll.create_clkout(self.cd_sys, sys_clk_freq)
-        # keep the ESP32 from resetting the FPGA
-        self.comb += platform.request("wifi_gpio0").eq(1)
 
 
 def core_config(device, pe):
@@ -46,5 +26,7 @@ def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
     from litex_boards.platforms import radiona_ulx3s
     platform = radiona_ulx3s.Platform(device=device, toolchain="trellis")
     soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="serial")
-    soc.crg = _CRG(platform, SYS_CLK_FREQ)
+    soc.crg = ECP5CRG(platform, SYS_CLK_FREQ, "clk25", 25e6, reset_pin="rst")
+    # keep the ESP32 from resetting the FPGA
+    soc.comb += platform.request("wifi_gpio0").eq(1)
     return soc

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,18 +115,35 @@ class SocBuild:
         self.t0 = time.time()
         self.times = {}
 
-    def step(self, name, fn):
+    def step(self, name, fn, heartbeat: float = 60.0):
         t0 = time.time()
         say = lambda m: print(f"{self.what}: {m}", file=sys.stderr, flush=True)  # noqa: E731
         say(f"[{name}] ...")
+        done = threading.Event()
+
+        def beat():  # long tool runs (nextpnr: minutes) show where they are
+            while not done.wait(heartbeat):
+                say(f"[{name}] {time.time() - t0:.0f} s: {self.last_log_line()[:90]}")
+        threading.Thread(target=beat, daemon=True).start()
         try:
             r = fn()
         except (subprocess.CalledProcessError, OSError) as e:
             raise UserError(f"{self.what} build step {name!r} failed (log: "
                             f"{self.out / 'build.log'}): {e}") from None
+        finally:
+            done.set()
         self.times[name] = time.time() - t0
         say(f"[{name}] done in {self.times[name]:.0f} s")
         return r
+
+    def last_log_line(self) -> str:
+        try:
+            with open(self.out / "build.log", "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - 2048))
+                lines = f.read().decode(errors="replace").strip().splitlines()
+            return " ".join(lines[-1].split()) if lines else ""
+        except OSError:
+            return ""
 
     def run_quiet(self, fn):
         """Run fn with stdout/stderr (also of its children) going to the build log."""

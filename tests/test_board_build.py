@@ -93,3 +93,18 @@ def test_ulx3s_bitstream_meets_timing(tmp_path_factory):
     assert r["brams"] <= r["brams_total"] and r["luts"] > 0
     assert r["brams"] == r["brams_estimated"]
     assert r["models"]["models/compact-cifar10.catsnn"] is None
+
+
+def test_long_steps_show_progress_from_the_tool_log(tmp_path, capsys):
+    import time
+    from catsnn.host.simulation import SocBuild
+    b = SocBuild(tmp_path / "b", CoreConfig.for_arch("compact", 16), "board")
+
+    def tool():
+        b.log.write("Info: Routing..\nInfo:     11000 |  252   654 |  33940|\n")
+        b.log.flush()
+        time.sleep(0.5)
+    b.step("gateware", tool, heartbeat=0.1)
+    err = capsys.readouterr().err
+    assert "board: [gateware] 0 s: Info: 11000 | 252 654 | 33940|" in err
+    assert "[gateware] done in" in err
