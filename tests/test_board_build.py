@@ -108,3 +108,22 @@ def test_long_steps_show_progress_from_the_tool_log(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "board: [gateware] 0 s: Info: 11000 | 252 654 | 33940|" in err
     assert "[gateware] done in" in err
+
+
+def test_cli_build_prints_the_program_command_and_the_eval_lines(monkeypatch, capsys):
+    """The human report: resources, timing, how to program, and `catsnn eval` for each model
+    that fits (and why each other one does not)."""
+    from catsnn import cli
+    from catsnn.host import board_build
+    report = {**parse_nextpnr(LOG, 40.0), "bitstream": "b/x.bit", "device": "LFE5U-85F",
+              "pe": 16, "program": "openFPGALoader --board ulx3s b/x.bit",
+              "models": {"models/a.catsnn": None, "models/b.catsnn": "weights: 5 too many"}}
+    monkeypatch.setattr(board_build, "build_board", lambda *a, **k: report)
+    assert cli.main(["build", "--board", "ulx3s"]) == 0
+    out = capsys.readouterr().out
+    assert "47.4 MHz (target 40 MHz: met)" in out
+    assert "program:   openFPGALoader --board ulx3s b/x.bit" in out
+    assert "catsnn eval models/a.catsnn --backend soc --port /dev/ttyUSB0" in out
+    assert "(models/b.catsnn does not fit this build: weights: 5 too many)" in out
+    report["timing_met"] = False
+    assert cli.main(["build", "--board", "ulx3s"]) == 1   # timing not met: exit status 1
