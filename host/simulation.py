@@ -112,12 +112,15 @@ class SocBuild:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         self.log = open(out / "build.log", "w")
+        sys.stderr.flush()
+        self.console = os.fdopen(os.dup(2), "w", buffering=1)
         self.t0 = time.time()
         self.times = {}
 
     def step(self, name, fn, heartbeat: float = 60.0):
         t0 = time.time()
-        say = lambda m: print(f"{self.what}: {m}", file=sys.stderr, flush=True)  # noqa: E731
+        # to the console as it was when the build began: run_quiet points fd 2 at the log
+        say = lambda m: print(f"{self.what}: {m}", file=self.console, flush=True)  # noqa: E731
         say(f"[{name}] ...")
         done = threading.Event()
 
