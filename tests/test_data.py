@@ -1,6 +1,5 @@
 """CIFAR loading: the shared CIFAR-10 copy, CIFAR-100 through the same path, download, errors."""
 import hashlib
-import io
 import os
 import pickle
 import tarfile
