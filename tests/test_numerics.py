@@ -102,6 +102,12 @@ def test_activation_straight_through_gradient():
     x = torch.tensor([-0.5, 0.0, 0.01, 0.6, 0.999, 1.0, 3.0], requires_grad=True)
     log_ttfs_activation(x, 8).sum().backward()
     assert x.grad.tolist() == [0, 0, 1, 1, 1, 0, 0]
+    # --ste-upper 4: saturated neurons (x >= 1) get the gradient too; the forward is unchanged
+    y = x.detach().clone().requires_grad_(True)
+    out = log_ttfs_activation(y, 8, ste_upper=4.0)
+    assert torch.equal(out, log_ttfs_activation(x.detach(), 8))
+    out.sum().backward()
+    assert y.grad.tolist() == [0, 0, 1, 1, 1, 1, 1]
 
 
 def test_spike_values():

@@ -41,24 +41,27 @@ def _leading_one_value(x: torch.Tensor, T: int) -> torch.Tensor:
 
 class _LogTTFS(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, T, firing="floor"):
-        ctx.save_for_backward((x > 0) & (x < 1))
+    def forward(ctx, x, T, firing="floor", ste_upper=1.0):
+        ctx.save_for_backward((x > 0) & (x < ste_upper))
         return (_leading_one_value if firing == "floor" else _nearest_power_value)(x, T)
 
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved_tensors
-        return g * mask, None, None
+        return g * mask, None, None, None
 
 
-def log_ttfs_activation(x: torch.Tensor, T: int, firing: str = "floor") -> torch.Tensor:
+def log_ttfs_activation(x: torch.Tensor, T: int, firing: str = "floor",
+                        ste_upper: float = 1.0) -> torch.Tensor:
     """Value of the spike time the neuron fires at: 2^-t, 0 if it does not fire within T steps.
 
-    Backward: gradient 1 where 0 < x < 1 (a clipped-ReLU straight-through estimator).
+    Backward: gradient 1 where 0 < x < ste_upper: a clipped-ReLU straight-through estimator for
+    the default 1. A larger ste_upper also passes gradient through neurons saturated at t = 0
+    (x >= 1), which otherwise get none (an experiment: docs/training.md).
     """
     if not x.requires_grad:
         return (_leading_one_value if firing == "floor" else _nearest_power_value)(x, T)
-    return _LogTTFS.apply(x, T, firing)
+    return _LogTTFS.apply(x, T, firing, ste_upper)
 
 
 def log5_quantize(w: torch.Tensor) -> tuple[torch.Tensor, int]:

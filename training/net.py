@@ -46,11 +46,13 @@ def fc_in_features(arch, size: int = 32) -> int:
 
 class CatNet(nn.Module):
     def __init__(self, arch="compact", form: str = "cat_bn", T: int = 8,
-                 num_classes: int = 10, input_size: int = 32, firing: str = "floor"):
+                 num_classes: int = 10, input_size: int = 32, firing: str = "floor",
+                 ste_upper: float = 1.0):
         super().__init__()
         assert form in ("relu", "cat_bn", "folded"), form
         self.arch, self.form, self.T, self.num_classes = arch, form, T, num_classes
         self.input_size, self.firing = input_size, firing
+        self.ste_upper = ste_upper   # training only: where the straight-through gradient ends
         self.quantize_weights = form == "folded"
         self.pools = [p for _, _, p in conv_layers(arch)]
         folded = form == "folded"
@@ -64,7 +66,8 @@ class CatNet(nn.Module):
         return log5_quantize(layer.weight)[0] if self.quantize_weights else layer.weight
 
     def act(self, x: torch.Tensor) -> torch.Tensor:
-        return Fn.relu(x) if self.form == "relu" else log_ttfs_activation(x, self.T, self.firing)
+        return Fn.relu(x) if self.form == "relu" else log_ttfs_activation(x, self.T, self.firing,
+                                                                        self.ste_upper)
 
     def forward(self, x: torch.Tensor, return_potentials_per_layer: bool = False):
         """x: pixels as values p/256. Returns logits (the last layer's potentials) and, when
@@ -85,7 +88,8 @@ class CatNet(nn.Module):
     def folded(self) -> "CatNet":
         """A ``folded`` copy: BN (running statistics) folded into each conv's weight and bias."""
         assert self.form == "cat_bn", "only a CAT network with BN is folded"
-        out = CatNet(self.arch, "folded", self.T, self.num_classes, self.input_size, self.firing)
+        out = CatNet(self.arch, "folded", self.T, self.num_classes, self.input_size, self.firing,
+                     self.ste_upper)
         for conv, bn, dst in zip(self.convs, self.bns, out.convs):
             s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             dst.weight.copy_(conv.weight * s[:, None, None, None])

@@ -64,6 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--firing", choices=["floor", "round"], default="floor",
                    help="firing rule; 'round' only for the comparison in docs/numerics.md "
                         "(the artifact format knows 'floor' only, so it is not exported)")
+    p.add_argument("--ste-upper", type=float, default=1.0,
+                   help="the log-TTFS activation's straight-through gradient is 1 on "
+                        "0 < x < this (1: clipped ReLU; larger also reaches saturated neurons)")
     p.add_argument("--subset", type=int, default=0,
                    help="use only the first N training and test images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -74,6 +77,8 @@ def parse_args(argv=None):
     a = p.parse_args(argv)
     if not 4 <= a.T <= 16:
         p.error("--T must be in 4..16")
+    if a.ste_upper <= 0:
+        p.error("--ste-upper must be > 0")
     if a.time_budget < 0:
         p.error("--time-budget must be >= 0")
     if a.time_budget and a.resume:
@@ -279,14 +284,16 @@ def main(argv=None):
                 raise UserError(f"--resume with --{key} {getattr(a, key)} "
                                  f"but {out / 'last.pt'} was trained with {ck['args'][key]}")
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
-        model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing)
+        model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing,
+                       ste_upper=a.ste_upper)
         model.load_state_dict(ck["model"])
         opt_state = ck["optimizer"]
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
         log.line(f"resumed from {out / 'last.pt'}: phase {ck['form']} epoch {start_epoch}")
     else:
-        model = CatNet(a.arch, plan[0][0], a.T, num_classes, firing=a.firing)
+        model = CatNet(a.arch, plan[0][0], a.T, num_classes, firing=a.firing,
+                       ste_upper=a.ste_upper)
         log.line(f"catsnn train {json.dumps(vars(a))}")
     nweights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight")
                    and p.ndim > 1)
