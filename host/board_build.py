@@ -98,7 +98,8 @@ def models_that_fit(cfg: CoreConfig) -> dict:
     from catsnn.artifact import load_artifact
     from catsnn.gateware.core_config import plan_model
     out = {}
-    for path in sorted((REPO / "models").glob("*.catsnn")):
+    models = REPO / "models"
+    for path in sorted([*models.glob("*.catsnn"), *models.glob("*.catsnn.xz")]):
         try:
             plan_model(load_artifact(path), cfg)
             out[str(path.relative_to(REPO))] = None

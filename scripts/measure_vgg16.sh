@@ -4,10 +4,11 @@
 # first 1,000 (the float64 ANN runs at 15-25 images/s here; all 10,000, 0 mismatches, are in
 # measurements/eval-ann-check.json: drop --limit for that), and the energy estimate. About
 # 4 minutes on 2 cores.
+# The artifact is stored xz-compressed; the loader reads .catsnn.xz directly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${CATSNN_DATA:-../shared/data}"
-M=models/vgg16-cifar10.catsnn
+M=models/vgg16-cifar10.catsnn.xz
 OUT=models/vgg16-cifar10/measurements
 mkdir -p "$OUT"
 .venv/bin/catsnn info "$M" | tee "$OUT/info.txt"

@@ -136,3 +136,15 @@ def test_invalid_weight_code(blob):
 def test_missing_file(tmp_path):
     with pytest.raises(ArtifactError, match="no such model file"):
         load_artifact(tmp_path / "nope.catsnn")
+
+
+def test_xz_compressed_artifact_loads_the_same(tmp_path):
+    import lzma
+    art = random_artifact([4, "P", 6, "P"], T=8)
+    path = save_artifact(art, tmp_path / "m.catsnn")
+    packed = tmp_path / "m.catsnn.xz"
+    packed.write_bytes(lzma.compress(path.read_bytes()))
+    same(load_artifact(packed), art)
+    packed.write_bytes(lzma.compress(path.read_bytes())[:-40])  # truncated compression
+    with pytest.raises(ArtifactError, match="m.catsnn.xz: corrupt xz compression"):
+        load_artifact(packed)

@@ -79,7 +79,7 @@ def test_each_board_configuration_fits_and_says_which_models_do(board, device):
         assert compact is None       # the compact model fits every 85F build
     else:                            # the smaller chips: which memory and by how much
         assert "weights memory" in compact and "too many" in compact
-    assert "too many" in fits["models/vgg16-cifar10.catsnn"]
+    assert "too many" in fits["models/vgg16-cifar10.catsnn.xz"]
 
 
 def test_ulx3s_bitstream_meets_timing(tmp_path_factory):
