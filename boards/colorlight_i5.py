@@ -9,7 +9,7 @@ then the largest weight memory that still does): no shipped model fits, and `cat
 says which memory is short and by how much.
 """
 from catsnn.boards.crg import ECP5CRG
-from catsnn.boards.fit_config import reduced_config
+from catsnn.boards.fit_config import board_core_config
 from catsnn.gateware.soc import CatSnnSoC
 
 DEFAULT_DEVICE = "LFE5U-25F"
@@ -19,8 +19,7 @@ SYS_CLK_FREQ = int(40e6)
 PROGRAM = "openFPGALoader -b colorlight-i5 {bitstream}"
 
 
-def core_config(device, pe):
-    return reduced_config(device, pe)
+core_config = board_core_config
 
 
 def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):

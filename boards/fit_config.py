@@ -18,3 +18,12 @@ def reduced_config(device: str, pe: int) -> CoreConfig:
         cfg = dataclasses.replace(cfg, membrane_depth=cfg.membrane_depth // 2,
                                   map_depth=max(64, cfg.map_depth // 2))
     return largest_weight_depth(cfg, device)
+
+
+def board_core_config(device: str, pe: int) -> CoreConfig:
+    """Every ECP5 target's rule: an 85F holds the compact model's configuration (a P it cannot
+    hold is refused by the build's fit check, not silently shrunk); smaller chips get the
+    reduced core."""
+    if device == "LFE5U-85F":
+        return CoreConfig.for_arch("compact", pe)
+    return reduced_config(device, pe)

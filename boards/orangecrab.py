@@ -6,8 +6,7 @@ The 85F holds the compact model as the ULX3S-85F does; the 25F gets the reduced 
 Colorlight i5 (no shipped model fits it).
 """
 from catsnn.boards.crg import ECP5CRG
-from catsnn.boards.fit_config import reduced_config
-from catsnn.gateware.core_config import CoreConfig
+from catsnn.boards.fit_config import board_core_config
 from catsnn.gateware.soc import CatSnnSoC
 
 DEFAULT_DEVICE = "LFE5U-85F"
@@ -17,10 +16,7 @@ SYS_CLK_FREQ = int(40e6)
 PROGRAM = "openFPGALoader -b orangecrab {bitstream}   # or dfu-util -D with the DFU bootloader"
 
 
-def core_config(device, pe):
-    if device == "LFE5U-85F":
-        return CoreConfig.for_arch("compact", pe)
-    return reduced_config(device, pe)
+core_config = board_core_config
 
 
 def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):

@@ -5,8 +5,7 @@ The compact model needs the 85F (its weights, membranes and spike maps fill 176 
 208 block RAMs at P = 16); the 12F/25F/45F variants hold smaller models only.
 """
 from catsnn.boards.crg import ECP5CRG
-from catsnn.boards.fit_config import reduced_config
-from catsnn.gateware.core_config import CoreConfig
+from catsnn.boards.fit_config import board_core_config
 from catsnn.gateware.soc import CatSnnSoC
 
 DEFAULT_DEVICE = "LFE5U-85F"
@@ -16,10 +15,7 @@ SYS_CLK_FREQ = int(40e6)   # the SoC with the P = 16 core routes at 47.4 MHz on 
 PROGRAM = "openFPGALoader --board ulx3s {bitstream}"
 
 
-def core_config(device, pe):
-    if device == "LFE5U-85F":
-        return CoreConfig.for_arch("compact", pe)
-    return reduced_config(device, pe)
+core_config = board_core_config
 
 
 def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
