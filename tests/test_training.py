@@ -96,3 +96,22 @@ def test_bad_train_options_are_one_error(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "catsnn: error: 16 training images < batch 32"
+
+
+def test_time_budget_fits_epochs_and_only_shrinks_past_the_first_fifth():
+    import time
+    from catsnn.training.train import TimeBudget
+    b = TimeBudget(100.0, [30, 10], reserve=0.0)
+    deadline = b.phase_deadline(0)                 # phase 1: 30/40 of 100 s
+    assert 74 <= deadline - time.time() <= 75
+    # after 1 epoch of 10 s: 7 more fit -> 8 (of the 30 asked)
+    assert b.fit(deadline, 1, [10.0], planned=30, requested=30) == 8
+    # early (1 of 8 done), faster epochs may grow it again, never past the request
+    assert b.fit(deadline, 1, [10.0], planned=8, requested=30) == 8
+    assert b.fit(time.time() + 1000, 1, [10.0], planned=8, requested=30) == 30
+    # past the first fifth only shrinking: 4 of 8 done, plenty of time -> stays 8
+    assert b.fit(time.time() + 1000, 4, [10.0] * 4, planned=8, requested=30) == 8
+    assert b.fit(time.time() + 15, 4, [10.0] * 4, planned=8, requested=30) == 5
+    # the first (warm-up) epoch is left out of the mean once there is another
+    assert TimeBudget.seconds_per_epoch([50.0, 10.0, 20.0]) == 15.0
+    assert b.fit(time.time(), 3, [1.0] * 3, planned=8, requested=30) == 3   # never below done

@@ -101,7 +101,6 @@ class TimeBudget:
     def __init__(self, seconds: float, phase_epochs: list[int], reserve: float):
         self.end = time.time() + seconds - reserve
         self.phase_epochs = phase_epochs
-        self.max_epochs = 0  # the requested count of the phase being fitted (set per phase)
 
     def phase_deadline(self, pi: int) -> float:
         left = sum(self.phase_epochs[pi:])
@@ -116,13 +115,13 @@ class TimeBudget:
         return sum(tail) / len(tail)
 
     def fit(self, deadline: float, done: int, epoch_seconds: list[float], planned: int,
-            first_epoch: int = 0) -> int:
+            requested: int, first_epoch: int = 0) -> int:
         """The phase's epoch count after `done` epochs: what fits before the deadline, at most
         the requested count; it may grow only in the first fifth of the phase (the warm-up of
         the one-cycle schedule), later it only shrinks."""
         more = int(max(0.0, deadline - time.time()) // max(self.seconds_per_epoch(epoch_seconds),
                                                             1e-6))
-        cap = self.max_epochs if 5 * (done - first_epoch) <= planned - first_epoch else planned
+        cap = requested if 5 * (done - first_epoch) <= planned - first_epoch else planned
         return max(done, min(cap, done + more))
 
 
@@ -307,14 +306,12 @@ def main(argv=None):
         raise UserError(f"{len(train)} training images < batch {a.batch}")
     budget = None
     if a.time_budget:
-        # the reserve covers the last BN re-estimate, the CPU evaluation and the export
+        # the reserve covers the last BN re-estimate, the final evaluation and the export
         budget = TimeBudget(a.time_budget, [e for _, e in plan],
                             reserve=min(60.0, 0.05 * a.time_budget))
     for pi in range(start_phase, len(plan)):
         form, epochs = plan[pi]
         deadline = budget.phase_deadline(pi) if budget else None
-        if budget:
-            budget.max_epochs = epochs
         if model.form != form:  # entering phase 2: fold BatchNorm into the convs
             recalibrate_bn(model.to(device), train_images, device)
             model = model.folded()
@@ -381,7 +378,8 @@ def main(argv=None):
             epoch += 1
             epoch_seconds.append(time.time() - t0)
             if budget and epoch < epochs:
-                fitted = budget.fit(deadline, epoch, epoch_seconds, epochs, first_epoch)
+                fitted = budget.fit(deadline, epoch, epoch_seconds, epochs, plan[pi][1],
+                                    first_epoch)
                 if fitted != epochs:
                     log.line(f"time budget: phase {form} now {fitted} epochs (was {epochs}), "
                              f"{budget.seconds_per_epoch(epoch_seconds):.1f} s per epoch")
