@@ -1,4 +1,4 @@
-"""Building blocks of the log-TTFS processor (issue 3), in Migen: no multiplier anywhere.
+"""Building blocks of the log-TTFS processor, in Migen: no multiplier anywhere.
 
 Each is a plain Module with its interface first, used as is by ``log_ttfs_core.LogTTFSCore`` and
 unit-tested in Migen's simulator by tests/test_gateware_blocks.py against a software model:
@@ -8,10 +8,13 @@ unit-tested in Migen's simulator by tests/test_gateware_blocks.py against a soft
   x = pixel with t = 8, or 1 for a spike at t), stage 2 adds it to the membrane potential it is
   given (combinational, so the core can feed it from memory or from its forwarding register).
 * ``TapAddressGenerator``: one input event -> one operation per (tap that lands on the output
-  map, group of P output channels): weight word and membrane word addresses, by additions only.
+  map, group of P output channels): weight word and membrane word addresses, by additions only
+  (LiteX streams in and out).
 * ``LeadingOneEncoder``: potential -> spike time (floor rule), the model's F and T at run time.
 """
 from migen import If, Module, Mux, Signal
+
+from litex.soc.interconnect import stream
 
 
 class ShiftAddPE(Module):
@@ -42,29 +45,27 @@ class ShiftAddPE(Module):
 
 
 class TapAddressGenerator(Module):
-    """Events in (a valid/ready stream), operations out, one per cycle, no bubble between
-    events. For a conv event at (y, x) (linear position pos = y*W + x, weight row w = the
-    address of its input channel's tap 0, group 0): taps (ky, kx) in row order with output
-    position (y - ky + 1, x - kx + 1) on the map, then groups g = 0..G-1:
-    weight address ``w + (3*ky + kx)*G + g``, membrane address ``g*H*W + (y-ky+1)*W + x-kx+1``.
-    For an fc event: ``w + g`` and ``g``."""
+    """Events in, operations out, one per cycle, no bubble between events (both LiteX streams:
+    ``sink`` of ``core_layouts.event_layout``, ``source`` of ``tap_op_layout``). For a conv event
+    at (y, x) (linear position pos = y*W + x, weight row w = the address of its input channel's
+    tap 0, group 0): taps (ky, kx) in row order with output position (y - ky + 1, x - kx + 1) on
+    the map, then groups g = 0..G-1: weight address ``w + (3*ky + kx)*G + g``, membrane address
+    ``g*H*W + (y-ky+1)*W + x-kx+1``. For an fc event: ``w + g`` and ``g``. An operation stays
+    on ``source`` until it is taken (``ready``)."""
     def __init__(self, pos_bits, dim_bits, waddr_bits, maddr_bits):
         # interface: layer parameters
         self.fc = Signal()
         self.H, self.W = Signal(dim_bits), Signal(dim_bits)
         self.G, self.HW = Signal(16), Signal(16)
-        # interface: event stream
-        self.ev_valid, self.ev_ready = Signal(), Signal()
-        self.ev_pos, self.ev_y, self.ev_x = Signal(pos_bits), Signal(dim_bits), Signal(dim_bits)
-        self.ev_mag, self.ev_t, self.ev_w = Signal(8), Signal(5), Signal(waddr_bits)
-        # interface: operation stream (one per cycle while op_valid)
-        self.op_valid = Signal()
-        self.waddr = Signal(waddr_bits)
-        self.maddr = Signal(maddr_bits + 1)
-        self.mag, self.t = Signal(8), Signal(5)
+        # interface: event stream in, operation stream out
+        self.sink = stream.Endpoint([("pos", pos_bits), ("y", dim_bits), ("x", dim_bits),
+                                     ("mag", 8), ("t", 5), ("w", waddr_bits)])
+        self.source = stream.Endpoint([("waddr", waddr_bits), ("maddr", maddr_bits + 1),
+                                       ("mag", 8), ("t", 5)])
 
         # # #
 
+        ev, op = self.sink, self.source
         G, H, W, fc = self.G, self.H, self.W, self.fc
         ky, kx, ky_hi, kx_hi, kx_lo = Signal(2), Signal(2), Signal(2), Signal(2), Signal(2)
         g = Signal(16)
@@ -75,35 +76,36 @@ class TapAddressGenerator(Module):
         last_g, last_op = Signal(), Signal()
         self.comb += [last_g.eq(g == G - 1),
                       last_op.eq(last_g & (fc | ((kx == kx_hi) & (ky == ky_hi))))]
-        take = self.ev_ready
-        self.comb += take.eq(self.ev_valid & (~self.op_valid | last_op))
+        step = Signal()             # the operation on source leaves this cycle
+        self.comb += step.eq(op.valid & op.ready)
+        self.comb += ev.ready.eq(ev.valid & (~op.valid | (last_op & op.ready)))
         # tap range of the new event: the output row oy = y - ky + 1 must be on the map
         n_kylo, n_kxlo = Signal(2), Signal(2)
-        self.comb += [n_kylo.eq(self.ev_y == H - 1), n_kxlo.eq(self.ev_x == W - 1)]
+        self.comb += [n_kylo.eq(ev.y == H - 1), n_kxlo.eq(ev.x == W - 1)]
         n_row_m = Signal(MB)     # first tap row's membrane position: pos + W + 1 - ky*W
-        self.comb += n_row_m.eq(self.ev_pos + W + 1 - Mux(n_kylo, W, 0))
+        self.comb += n_row_m.eq(ev.pos + W + 1 - Mux(n_kylo, W, 0))
         gstride = Signal(16)
         self.comb += gstride.eq(Mux(fc, 1, self.HW))
-        cur_w, cur_m = self.waddr, self.maddr
+        cur_w, cur_m = op.waddr, op.maddr
         self.sync += [
-            If(take,
-                self.op_valid.eq(1), self.mag.eq(self.ev_mag), self.t.eq(self.ev_t), g.eq(0),
+            If(ev.ready,
+                op.valid.eq(1), op.mag.eq(ev.mag), op.t.eq(ev.t), g.eq(0),
                 ky.eq(n_kylo), kx.eq(n_kxlo), kx_lo.eq(n_kxlo),
-                ky_hi.eq(Mux(self.ev_y == 0, 1, 2)), kx_hi.eq(Mux(self.ev_x == 0, 1, 2)),
+                ky_hi.eq(Mux(ev.y == 0, 1, 2)), kx_hi.eq(Mux(ev.x == 0, 1, 2)),
                 If(fc,
-                    cur_w.eq(self.ev_w), row_wa.eq(self.ev_w), cur_m.eq(0), tap_m.eq(0),
+                    cur_w.eq(ev.w), row_wa.eq(ev.w), cur_m.eq(0), tap_m.eq(0),
                     row_m.eq(0)
                 ).Else(
-                    row_wa.eq(self.ev_w + Mux(n_kylo, G3, 0)),
-                    cur_w.eq(self.ev_w + Mux(n_kylo, G3, 0) + Mux(n_kxlo, G, 0)),
+                    row_wa.eq(ev.w + Mux(n_kylo, G3, 0)),
+                    cur_w.eq(ev.w + Mux(n_kylo, G3, 0) + Mux(n_kxlo, G, 0)),
                     row_m.eq(n_row_m),
                     tap_m.eq(n_row_m - n_kxlo), cur_m.eq(n_row_m - n_kxlo),
                 )
-            ).Elif(self.op_valid,
+            ).Elif(step,
                 If(~last_g,
                     g.eq(g + 1), cur_w.eq(cur_w + 1), cur_m.eq(cur_m + gstride)
                 ).Elif(last_op,
-                    self.op_valid.eq(0)
+                    op.valid.eq(0)
                 ).Elif(kx != kx_hi,      # next tap in the row: (tap+1)*G is the next word
                     g.eq(0), kx.eq(kx + 1), cur_w.eq(cur_w + 1),
                     tap_m.eq(tap_m - 1), cur_m.eq(tap_m - 1)
@@ -134,7 +136,7 @@ class LeadingOneEncoder(Module):
         # # #
 
         # bit length of V (for V >= 0): the highest set bit below the sign, found by a tree of
-        # 2:1 choices (log depth; a priority chain over 35 bits was the critical path)
+        # 2:1 choices (log depth: a priority chain over 35 bits would be the critical path)
         any_one, pos = self._highest_one([self.v[i] for i in range(acc_bits - 1)])
         t_raw = Signal((8, True))                 # F + 1 - bit length = F - pos
         T_s = Signal((8, True))

@@ -27,7 +27,7 @@ class CatSnnSoC(SoCCore):
                          integrated_rom_init=firmware or [],
                          integrated_sram_size=SRAM_SIZE,
                          integrated_main_ram_size=0, **kwargs)
-        self.snn = LogTTFSCore(core_cfg, with_csr=True)
+        self.snn = LogTTFSCore(core_cfg)
         size = 4 << (core_cfg.region_shift + 3)
         self.bus.add_slave("snn", self.snn.bus,
                            SoCRegion(origin=SNN_BASE, size=size, cached=False))

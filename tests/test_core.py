@@ -203,12 +203,12 @@ def test_tiny_network_in_migen_simulator():
     assert sops == ref.sops[0].tolist()
 
 
-def test_core_with_csrs_elaborates():
-    """with_csr=True (for a LiteX SoC) adds control/status CSRs on top of the same logic."""
+def test_core_has_one_control_path():
+    """The core is controlled through its Wishbone window only (the firmware's path): no CSRs."""
     from migen.fhdl.verilog import convert
     from catsnn.gateware.log_ttfs_core import LogTTFSCore
     cfg = CoreConfig(pe=2, weight_depth=128, bias_depth=8, membrane_depth=32, map_depth=32,
                      image_depth=48, max_layers=4, dim_bits=4)
-    core = LogTTFSCore(cfg, with_csr=True)
-    assert [c.name for c in core.get_csrs()] == ["control", "status", "current_layer"]
+    core = LogTTFSCore(cfg)
+    assert not hasattr(core, "get_csrs")
     assert "catsnn_core" in str(convert(LogTTFSCore(cfg), name="catsnn_core"))

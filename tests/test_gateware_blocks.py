@@ -107,7 +107,10 @@ def tap_ops(H, W, G, HW, fc, y, x, w):
 
 @pytest.mark.parametrize("H,W,G,fc", [(4, 4, 1, False), (5, 3, 3, False), (1, 6, 2, False),
                                       (2, 2, 2, False), (8, 8, 2, True)])
-def test_tap_address_generator_matches_model(H, W, G, fc):
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_tap_address_generator_matches_model(H, W, G, fc, stall):
+    """Every op in order; with a consumer that never stalls, back to back (no bubble) from the
+    first one; with one that stalls at random, an op waits on the stream until it is taken."""
     dut = TapAddressGenerator(pos_bits=12, dim_bits=6, waddr_bits=16, maddr_bits=12)
     rng = random.Random(H * 100 + W * 10 + G)
     events = [(y, x) for y in (0, H - 1) for x in (0, W - 1)]      # corners first
@@ -116,18 +119,25 @@ def test_tap_address_generator_matches_model(H, W, G, fc):
     want = [op for y, x, w in events for op in tap_ops(H, W, G, H * W, fc, y, x, w)]
     top = _EventSource(dut, events, H, W, G, fc)
     got = []
-
-    def bench():
-        for _ in range(len(want) + 20):
-            if (yield dut.op_valid):
-                got.append(((yield dut.waddr), (yield dut.maddr)))
-            yield
-
-    run_simulation(top, bench())
-    # every op in order, and no bubble: the ops are back to back from the first one
+    run_simulation(top, bench_sampled(dut, want, got, rng, stall))
     assert got == want, next((f"op {j}: expected {a}, got {b}" for j, (a, b)
                               in enumerate(zip(want, got)) if a != b),
                              f"{len(got)} ops, expected {len(want)}")
+
+
+def bench_sampled(dut, want, got, rng, stall):
+    """Drive source.ready; record the op on the stream in every cycle where valid and ready
+    are both high (a transfer). Migen's simulator: a value written before ``yield`` is seen by
+    that clock edge, and reads after it return the values of the cycle before the edge."""
+    limit = int((len(want) + 20) / (1 - stall)) + 20
+    for _ in range(limit):
+        ready = 1 if not stall else int(rng.random() >= stall)
+        yield dut.source.ready.eq(ready)
+        yield                                   # signals settle with the new ready
+        if ready and (yield dut.source.valid):
+            got.append(((yield dut.source.waddr), (yield dut.source.maddr)))
+        if len(got) >= len(want) and stall:
+            break
 
 
 class _EventSource(Module):
@@ -137,11 +147,12 @@ class _EventSource(Module):
         self.comb += [dut.fc.eq(fc), dut.H.eq(H), dut.W.eq(W), dut.G.eq(G), dut.HW.eq(H * W)]
         i = Signal(max=len(events) + 1)
         pick = lambda vals, bits: Array([Const(v, bits) for v in vals + [0]])[i]  # noqa: E731
+        ev = dut.sink
         self.comb += [
-            dut.ev_valid.eq(i < len(events)),
-            dut.ev_y.eq(pick([y for y, _, _ in events], 6)),
-            dut.ev_x.eq(pick([x for _, x, _ in events], 6)),
-            dut.ev_pos.eq(pick([y * W + x for y, x, _ in events], 12)),
-            dut.ev_w.eq(pick([w for _, _, w in events], 16)),
+            ev.valid.eq(i < len(events)),
+            ev.y.eq(pick([y for y, _, _ in events], 6)),
+            ev.x.eq(pick([x for _, x, _ in events], 6)),
+            ev.pos.eq(pick([y * W + x for y, x, _ in events], 12)),
+            ev.w.eq(pick([w for _, _, w in events], 16)),
         ]
-        self.sync += If(dut.ev_ready & dut.ev_valid, i.eq(i + 1))
+        self.sync += If(ev.ready & ev.valid, i.eq(i + 1))

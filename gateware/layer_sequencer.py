@@ -1,0 +1,169 @@
+"""The layer sequencer: runs the layer program, one layer after another.
+
+Per layer: LOAD the program's ``PROGRAM_WORDS`` words (decoded into ``params``), build the
+P-entry table ``tab[p] = p * s_ci`` by additions (TABLE), INIT every membrane word to its
+channel's bias (one word per cycle, bank-parallel), start the scanner and wait until the whole
+datapath is empty (SCAN), start the fire unit if the layer fires (FIRE), then store the layer's
+four counters (FINISH) and go on, or pause in step mode until ``resume``. After the last layer
+``done`` is set; the memories belong to the bus whenever the sequencer is idle or paused
+(``halted``).
+
+Counters per layer (``core_config.COUNTERS``): cycles, input events, synaptic operations,
+output spikes before pooling; ``cycles`` counts every cycle of the run (pauses excluded).
+"""
+from functools import reduce
+from operator import add
+
+from migen import Array, Cat, If, Module, Mux, Signal
+from migen.genlib.fsm import FSM, NextState, NextValue
+
+from catsnn.gateware.core_config import COUNTERS, PROGRAM_WORDS, CoreConfig, clog2
+from catsnn.gateware.core_layouts import CoreWidths, layer_params
+
+
+def popcount(bits):
+    return reduce(add, [bits[i] for i in range(len(bits))])
+
+
+class LayerSequencer(Module):
+    def __init__(self, cfg: CoreConfig):
+        P, w = cfg.pe, CoreWidths.of(cfg)
+        LB = w.layer
+        # interface: control
+        self.start = Signal()             # pulse: run the program from layer 0
+        self.resume = Signal()            # pulse: continue after a pause
+        self.step_mode = Signal()         # pause after every layer
+        self.nlayers = Signal(LB + 1)
+        self.layer = Signal(8)            # the layer running (or just finished, when paused)
+        self.busy = Signal()
+        self.done = Signal()              # sticky: the last run finished
+        self.paused = Signal()
+        self.halted = Signal()            # idle or paused: the bus owns the memories
+        self.cycles = Signal(32)          # cycles of the whole run
+        # interface: the layer program memory (one cycle read latency)
+        self.program_addr = Signal(LB + 4)
+        self.program_data = Signal(32)
+        # interface: the layer, to the other units
+        self.params = lp = layer_params(w)
+        self.tab = [Signal(w.waddr, name=f"tab{p}") for p in range(P)]
+        # interface: INIT (bias bank read address; membrane write of the bias read)
+        self.bias_addr = Signal(16)
+        self.init_we = Signal()
+        self.init_addr = Signal(w.maddr)
+        # interface: the datapath
+        self.scan_start = Signal()
+        self.scanning = Signal()
+        self.datapath_idle = Signal()     # scanner done and every stage empty
+        self.fire_start = Signal()
+        self.fire_done = Signal()
+        # interface: activity, for the counters
+        self.event = Signal()
+        self.sop_valid = Signal()
+        self.sop_lanes = Signal(P)
+        self.spike_lanes = Signal(P)
+        # interface: the counter memory's write port
+        self.counter_addr = Signal(LB + 2)
+        self.counter_data = Signal(32)
+        self.counter_we = Signal()
+
+        # # #
+
+        fields = [Signal(32, name=f"prog{i}") for i in range(PROGRAM_WORDS)]
+        DB = w.dim
+        self.comb += [
+            lp.first.eq(fields[0][0]), lp.pool.eq(fields[0][1]), lp.fc.eq(fields[0][2]),
+            lp.fires.eq(fields[0][3]), lp.T.eq(fields[0][8:13]), lp.base.eq(fields[0][16:24]),
+            lp.frac.eq(fields[0][24:30]),
+            lp.cin.eq(fields[1][:16]), lp.gin.eq(fields[1][16:]), lp.H.eq(fields[2][:DB]),
+            lp.W.eq(fields[2][16:16 + DB]), lp.G.eq(fields[3][:16]), lp.HW.eq(fields[3][16:]),
+            lp.wbase.eq(fields[4]), lp.s_ci.eq(fields[5]), lp.s_word.eq(fields[6]),
+            lp.bbase.eq(fields[7]),
+        ]
+        load_i = Signal(4)
+        self.comb += self.program_addr.eq(Cat(load_i[:3], self.layer[:LB]))
+        tab_i, tab_acc = Signal(7), Signal(w.waddr)
+        tab_a = Array(self.tab)
+        init_g, init_pos = Signal(16), Signal(16)
+        init_addr, bias_rd = self.init_addr, self.bias_addr
+        cnt_i = Signal(3)
+
+        self.submodules.fsm = fsm = FSM(reset_state="IDLE")
+        fsm.act("IDLE",
+            If(self.start,
+                NextValue(self.layer, 0), NextValue(self.cycles, 0), NextValue(self.done, 0),
+                NextState("LOAD"), NextValue(load_i, 0)
+            )
+        )
+        fsm.act("LOAD",     # word i is read at cycle i and captured at cycle i + 1
+            NextValue(load_i, load_i + 1),
+            *[If(load_i == i + 1, NextValue(fields[i], self.program_data))
+              for i in range(PROGRAM_WORDS)],
+            If(load_i == PROGRAM_WORDS,
+                NextValue(tab_i, 0), NextValue(tab_acc, 0),
+                NextState("TABLE"))
+        )
+        fsm.act("TABLE",
+            NextValue(tab_a[tab_i[:max(1, clog2(P))]], tab_acc),
+            NextValue(tab_acc, tab_acc + lp.s_ci), NextValue(tab_i, tab_i + 1),
+            If(tab_i == P - 1,
+                NextValue(init_g, 0), NextValue(init_pos, 0), NextValue(init_addr, 0),
+                NextValue(bias_rd, lp.bbase), NextState("INIT_BIAS"))
+        )
+        fsm.act("INIT_BIAS", NextState("INIT"))        # bias read latency
+        fsm.act("INIT",
+            self.init_we.eq(1),
+            NextValue(init_addr, init_addr + 1),
+            If(init_pos == Mux(lp.fc, 0, lp.HW - 1),
+                NextValue(init_pos, 0), NextValue(init_g, init_g + 1),
+                NextValue(bias_rd, bias_rd + 1),
+                If(init_g == lp.G - 1, NextState("SCAN_START")).Else(NextState("INIT_BIAS"))
+            ).Else(NextValue(init_pos, init_pos + 1))
+        )
+        fsm.act("SCAN_START", self.scan_start.eq(1), NextState("SCAN"))
+        fsm.act("SCAN",
+            If(self.datapath_idle,
+                If(lp.fires, NextState("FIRE_START")).Else(NextState("FINISH"),
+                                                           NextValue(cnt_i, 0)))
+        )
+        fsm.act("FIRE_START", self.fire_start.eq(1), NextState("FIRE"))
+        fsm.act("FIRE", If(self.fire_done, NextState("FINISH"), NextValue(cnt_i, 0)))
+        fsm.act("FINISH",    # store this layer's counters, then the next layer
+            NextValue(cnt_i, cnt_i + 1),
+            If(cnt_i == len(COUNTERS) - 1,
+                If(self.layer == self.nlayers - 1,
+                    NextValue(self.done, 1), NextState("IDLE")
+                ).Elif(self.step_mode,
+                    NextState("PAUSED")
+                ).Else(
+                    NextValue(self.layer, self.layer + 1), NextValue(load_i, 0),
+                    NextState("LOAD"))
+            )
+        )
+        fsm.act("PAUSED",
+            If(self.resume,
+                NextValue(self.layer, self.layer + 1), NextValue(load_i, 0), NextState("LOAD"))
+        )
+        self.comb += [
+            self.scanning.eq(fsm.ongoing("SCAN")),
+            self.halted.eq(fsm.ongoing("IDLE") | fsm.ongoing("PAUSED")),
+            self.busy.eq(~self.halted), self.paused.eq(fsm.ongoing("PAUSED")),
+        ]
+
+        # ---------------- counters ----------------
+        c_cycles, c_events, c_sops, c_spikes = (Signal(32) for _ in range(4))
+        counters_reset = Signal()
+        self.comb += counters_reset.eq(fsm.ongoing("LOAD") & (load_i == PROGRAM_WORDS))
+        self.sync += If(~self.halted, self.cycles.eq(self.cycles + 1))
+        self.sync += If(counters_reset,
+            c_cycles.eq(0), c_events.eq(0), c_sops.eq(0), c_spikes.eq(0)
+        ).Else(
+            c_cycles.eq(c_cycles + 1),
+            If(self.event, c_events.eq(c_events + 1)),
+            If(self.sop_valid, c_sops.eq(c_sops + popcount(self.sop_lanes))),
+            c_spikes.eq(c_spikes + popcount(self.spike_lanes)),
+        )
+        self.comb += [
+            self.counter_data.eq(Array([c_cycles, c_events, c_sops, c_spikes])[cnt_i[:2]]),
+            self.counter_addr.eq(Cat(cnt_i[:2], self.layer[:LB])),
+            self.counter_we.eq(fsm.ongoing("FINISH")),
+        ]
