@@ -18,14 +18,13 @@ import torch
 from catsnn.artifact import load_artifact
 from catsnn.data import load_split
 from catsnn.gateware.core_config import CoreConfig
-from catsnn.gateware.verilator_core import CoreSim
+from catsnn.host.driver import CoreDriver
+from catsnn.host.verilator_device import VerilatorDevice
 
 
 def bench_pe(art, images, pe):
-    sim = CoreSim(CoreConfig.for_arch("compact", pe))
-    t0 = time.perf_counter()
-    sim.load_model(art)
-    load_s = time.perf_counter() - t0
+    sim = CoreDriver(VerilatorDevice(CoreConfig.compact(pe)), art)
+    load_s = sim.load_s
     cycles, sops, layer_cycles, layer_sops = 0, 0, None, None
     t0 = time.perf_counter()
     for img in images:
@@ -70,7 +69,7 @@ def main():
               flush=True)
     if a.synth:
         from catsnn.gateware.synth_core import synthesise
-        rep = synthesise(CoreConfig.for_arch("compact", 16), "85k", Path("build/synth-p16"))
+        rep = synthesise(CoreConfig.compact(16), "85k", Path("build/synth-p16"))
         out["synth"] = {k: v for k, v in rep.items() if k not in ("cells", "pnr_utilization")}
         print(f"ECP5-85F, P = 16: {rep['luts']} LUT4, {rep['ffs']} FF, {rep['brams']} DP16KD, "
               f"{rep['dsp_mult']} multipliers, fmax {rep['fmax_mhz']:.1f} MHz "

@@ -13,8 +13,9 @@ from pathlib import Path
 from catsnn.artifact import load_artifact
 from catsnn.data import load_split
 from catsnn.gateware.core_config import CoreConfig
+from catsnn.host.driver import CoreDriver
 from catsnn.host.simulation import SimulatedSoC, build_sim
-from catsnn.host.soc_backend import SocBackend
+from catsnn.host.soc_device import SocDevice
 
 
 def main():
@@ -27,31 +28,31 @@ def main():
     art = load_artifact(a.model)
     test = load_split(a.data, train=False)
     x = test.images[:a.images]
-    cfg = CoreConfig.for_arch("compact", 16)
+    cfg = CoreConfig.compact(16)
     t0 = time.perf_counter()
     build_sim(cfg)
     build_s = time.perf_counter() - t0
     out = {"model": a.model, "images": a.images, "build_s": build_s}
     with SimulatedSoC(cfg) as sim:
-        be = SocBackend(art, sim.url, check=False, progress=False)
+        dev = SocDevice(sim.url, progress=False)
         try:
-            stats0 = be.link_stats()
-            out["model_load_s"] = be.load_s
-            out["model_load_bytes_per_s"] = stats0["link_bytes"] / be.load_s
-            l0 = (be.link.bytes_in + be.link.bytes_out, be.link.seconds)
+            drv = CoreDriver(dev, art)
+            out["model_load_s"] = drv.load_s
+            out["model_load_bytes_per_s"] = dev.stats()["link_bytes"] / drv.load_s
+            l0 = (dev.link.bytes_in + dev.link.bytes_out, dev.link.seconds)
             t0 = time.perf_counter()
-            r = be.run(x)
+            cycles = [drv.run_image(img).cycles for img in x]
             dt = time.perf_counter() - t0
             out["images_per_s"] = len(x) / dt
-            out["cycles_per_image"] = float(r.cycles.float().mean())
-            be.with_maps = True
+            out["cycles_per_image"] = sum(cycles) / len(cycles)
             t0 = time.perf_counter()
-            be.run(x[:max(1, len(x) // 5)])
+            for img in x[:max(1, len(x) // 5)]:
+                drv.run_image(img, with_maps=True)
             out["images_per_s_with_check"] = max(1, len(x) // 5) / (time.perf_counter() - t0)
-            l1 = (be.link.bytes_in + be.link.bytes_out, be.link.seconds)
+            l1 = (dev.link.bytes_in + dev.link.bytes_out, dev.link.seconds)
             out["link_bytes_per_s_running"] = (l1[0] - l0[0]) / (l1[1] - l0[1])
         finally:
-            be.close()
+            dev.close()
     print(f"simulated SoC (VexRiscv + core P = 16, Verilator), {a.model}")
     print(f"  build (cached if 0 s)      {out['build_s']:.0f} s")
     print(f"  model load                 {out['model_load_s']:.1f} s "

@@ -10,7 +10,7 @@ def reduced_config(device: str, pe: int) -> CoreConfig:
     """The compact model's configuration with membrane and spike-map depths halved until the SoC
     fits the device's block RAM with at least 1024 weight words per bank, then the weight memory
     grown to the largest depth that still fits."""
-    cfg = dataclasses.replace(CoreConfig.for_arch("compact", pe), weight_depth=1024)
+    cfg = dataclasses.replace(CoreConfig.compact(pe), weight_depth=1024)
     while soc_brams(cfg) > ECP5[device]["brams"]:
         if cfg.membrane_depth <= 64:
             raise UserError(f"{device}: no core with P = {pe} fits its "
@@ -25,5 +25,5 @@ def board_core_config(device: str, pe: int) -> CoreConfig:
     hold is refused by the build's fit check, not silently shrunk); smaller chips get the
     reduced core."""
     if device == "LFE5U-85F":
-        return CoreConfig.for_arch("compact", pe)
+        return CoreConfig.compact(pe)
     return reduced_config(device, pe)

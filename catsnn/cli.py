@@ -42,11 +42,9 @@ def _resolve_data(a, dataset):
 
 
 def cmd_eval(a):
-    from catsnn.host.evaluate import BACKENDS, evaluate
+    from catsnn.host.evaluate import evaluate
 
     art = _load_model(a.model)
-    if a.backend not in BACKENDS:
-        raise UserError(f"backend {a.backend!r} is not available")
     dataset, images, labels = _test_images(a, art)
     r = evaluate(art, a.backend, images, labels, offset=a.offset, check=a.check, batch=a.batch,
                  progress=not a.quiet, pe=a.pe, port=a.port, timeout=a.timeout)
@@ -208,7 +206,7 @@ def cmd_sim(a):
 
     from catsnn.gateware.core_config import CoreConfig
     from catsnn.host.simulation import SimulatedSoC, build_sim
-    cfg = CoreConfig.for_arch("compact", a.pe)
+    cfg = CoreConfig.compact(a.pe)
     if a.build_only:
         print(build_sim(cfg))
         return 0
@@ -244,6 +242,7 @@ def cmd_build(a):
 
 
 def build_parser():
+    from catsnn.host.backends import BACKENDS
     p = argparse.ArgumentParser(prog="catsnn", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -252,17 +251,18 @@ def build_parser():
 
     e = sub.add_parser("eval", help="evaluate a model artifact with a backend")
     e.add_argument("model", type=Path)
-    e.add_argument("--backend", default="reference", choices=["ann", "reference", "core", "soc"],
-                   # (the names of host/evaluate.py: BACKENDS)
-                   help="core: the log-TTFS processor gateware simulated by Verilator; soc: the "
-                        "SoC over its UART (--port)")
+    e.add_argument("--backend", default="reference", choices=BACKENDS,
+                   help="reference: the integer SNN; ann: the exact float64 ANN; device (or "
+                        "soc): the model on the device at --port; core: the same as "
+                        "--backend device --port core")
     e.add_argument("--port", default=None,
-                   help="soc: pyserial URL of the device (/dev/ttyUSB1, socket://127.0.0.1:PORT "
-                        "from `catsnn sim`), or 'sim' to start a simulated SoC for this run")
+                   help="the device: 'core' (the log-TTFS core alone under Verilator), 'sim' "
+                        "(a simulated SoC started for this run), or a link to a SoC's firmware: "
+                        "a serial device (/dev/ttyUSB1) or socket://127.0.0.1:PORT (`catsnn sim`)")
     e.add_argument("--timeout", type=float, default=30.0,
-                   help="soc: seconds to wait for each reply (the simulation is slow)")
+                   help="SoC: seconds to wait for each reply (the simulation is slow)")
     e.add_argument("--pe", type=int, default=16,
-                   help="core: processing elements P (output channels per cycle), 1..64")
+                   help="core, sim: processing elements P (output channels per cycle), 1..64")
     _data_args(e)
     e.add_argument("--dataset", choices=["cifar10", "cifar100"], default=None,
                    help="default: the dataset the model was trained on")

@@ -1,8 +1,10 @@
-"""Parameters of the log-TTFS core and the memory images the host writes into it.
+"""The hardware contract of the log-TTFS core: its parameters, register map and memory layouts.
 
-Pure Python (no Migen): the gateware (`log_ttfs_core.py`), the Verilator harness, the firmware's
-loader and the host all size and fill the core's memories from here, so there is one definition
-of the layer program and of every memory layout.
+Pure Python (no Migen, no training code): the gateware (`log_ttfs_core.py`), the Verilator
+harness, the firmware (through the generated `core_regs.h`) and the host all size and address
+the core's memories from here, so there is one definition of each layout. Placing a model into
+these memories is the model compiler's job (`placement.py`); the stream of records that carries
+it to a device is `model_image.py`.
 
 Memory layouts (P processing elements; output channel ``co`` lives in bank ``co % P`` at group
 ``g = co // P``; ``G = ceil(C_out / P)``):
@@ -16,18 +18,22 @@ Memory layouts (P processing elements; output channel ``co`` lives in bank ``co 
   of the layer's *output* (after pooling): the spike time, or 31 for no spike.
 * image: byte ``c*H*W + y*W + x``: the 8-bit pixel.
 
-The layer program: ``PROGRAM_WORDS`` 32-bit words per layer (``LayerPlan.program_words``):
+The layer program: ``PROGRAM_WORDS`` 32-bit words per layer (``placement.LayerPlan``):
 0: flags (first, pool, fc, fires) | T << 8 | base << 16 | F << 24; 1: C_in | G_in << 16; 2: H | W << 16
 (the layer's input map); 3: G | H*W << 16; 4: weight base; 5: weight stride per input channel
 (conv 9G, fc H*W*G); 6: that stride times P; 7: bias base.
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from catsnn.artifact import ModelArtifact
 from catsnn.errors import UserError
+
+# The compact CIFAR-10 network (training/net.py, arch "compact"): the default core holds it.
+# (3x3 convolutions as (C_in, C_out, 2x2 pool after), fc inputs, classes, image size)
+COMPACT_NETWORK = ([(3, 32, False), (32, 32, True), (32, 64, False), (64, 64, True),
+                    (64, 128, False), (128, 128, True)], 2048, 10, 32)
 
 PROGRAM_WORDS = 8
 LANES_PER_WORD = 6       # 5-bit lanes per 32-bit bus word (weights, spike maps)
@@ -76,21 +82,34 @@ class CoreConfig:
         return max(spans + [clog2(self.image_depth), 10])
 
     @classmethod
-    def for_arch(cls, arch="compact", pe=16, classes=10, size=32, **kw) -> "CoreConfig":
-        """Memories sized for one architecture of training/net.py at P = pe (weights rounded
-        up to 1024 words, the others to powers of two)."""
-        from catsnn.training.net import conv_layers, fc_in_features
+    def sized_for(cls, convs, fc_in, classes, size, pe=16, **kw) -> "CoreConfig":
+        """Memories sized for a network of 3x3 convolutions ``convs`` = [(C_in, C_out, pool),
+        ...] on a ``size`` x ``size`` image and an fc layer of ``fc_in`` inputs, at P = pe
+        (weights rounded up to 1024 words, the others to powers of two)."""
         wd, bd, md, nd, h = 0, 0, 0, 0, size
-        for cin, cout, pool in conv_layers(arch):
+        for cin, cout, pool in convs:
             g = ceil_div(cout, pe)
             wd, bd, md = wd + cin * 9 * g, bd + g, max(md, g * h * h)
             h = h // 2 if pool else h
             nd = max(nd, g * h * h)
         g = ceil_div(classes, pe)
-        wd, bd, md = wd + fc_in_features(arch, size) * g, bd + g, max(md, g)
+        wd, bd, md = wd + fc_in * g, bd + g, max(md, g)
         return cls(pe=pe, weight_depth=ceil_div(wd, 1024) * 1024, bias_depth=1 << clog2(bd),
                    membrane_depth=1 << clog2(md), map_depth=1 << clog2(nd),
                    image_depth=3 * size * size, **kw)
+
+    @classmethod
+    def compact(cls, pe=16, **kw) -> "CoreConfig":
+        """The default core: memories for the compact CIFAR-10 network (COMPACT_NETWORK)."""
+        return cls.sized_for(*COMPACT_NETWORK, pe=pe, **kw)
+
+    @classmethod
+    def fitting(cls, art: ModelArtifact, pe=16, **kw) -> "CoreConfig":
+        """Memories sized for one model artifact (the same rounding as ``sized_for``)."""
+        convs = [(l.in_channels, l.out_channels, l.pool) for l in art.layers[:-1]]
+        fc = art.layers[-1]
+        return cls.sized_for(convs, fc.in_channels, fc.out_channels, art.input_shape[1],
+                             pe=pe, acc_bits=max(cls.acc_bits, art.acc_bits), **kw)
 
     def summary(self) -> str:
         return (f"P={self.pe} acc_bits={self.acc_bits} "
@@ -134,6 +153,10 @@ COUNTERS = ("cycles", "input_events", "sops", "output_spikes")   # per layer, in
 CORE_ID = 0xCA75
 
 
+class DoesNotFit(UserError):
+    """A model that the core's memories cannot hold (the message names the memory)."""
+
+
 def word_address(cfg: CoreConfig, region: int, offset: int) -> int:
     return (region << cfg.region_shift) | offset
 
@@ -162,140 +185,9 @@ def bank_address(cfg: CoreConfig, region: int, bank: int, index: int, depth: int
     return word_address(cfg, region, (sub << 1) if two_words else sub)
 
 
-@dataclass
-class LayerPlan:
-    """Where one layer lives in the core's memories (per-bank word offsets)."""
-    first: bool
-    fc: bool
-    pool: bool
-    fires: bool
-    cin: int
-    cout: int
-    h: int
-    w: int
-    gin: int
-    g: int
-    base: int        # F - k: the shift of a weight of code 0 for a spike at t = 0
-    wbase: int
-    bbase: int
-
-    @property
-    def positions(self):     # membrane words per group
-        return 1 if self.fc else self.h * self.w
-
-    @property
-    def out_positions(self):
-        return (self.h // 2) * (self.w // 2) if self.pool else self.h * self.w
-
-    @property
-    def weight_words(self):
-        return self.cin * self.h * self.w * self.g if self.fc else self.cin * 9 * self.g
-
-    def program_words(self, T: int, F: int, P: int) -> list[int]:
-        flags = self.first | self.pool << 1 | self.fc << 2 | self.fires << 3
-        # per input channel: weight stride (conv: 9 taps x G; fc: H*W positions x G)
-        s_ci = self.positions_in * self.g if self.fc else 9 * self.g
-        return [flags | T << 8 | self.base << 16 | F << 24,
-                self.cin | self.gin << 16,
-                self.h | self.w << 16,
-                self.g | (self.h * self.w) << 16,
-                self.wbase,
-                s_ci,
-                s_ci * P,
-                self.bbase]
-
-    @property
-    def positions_in(self):
-        return self.h * self.w
-
-
-class DoesNotFit(UserError):
-    pass
-
-
-def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
-    """Place a model in the core's memories; a model that does not fit gets one clear error
-    naming the memory and by how much."""
-    P = cfg.pe
-    if len(art.layers) > cfg.max_layers:
-        raise DoesNotFit(f"model has {len(art.layers)} layers, the core's program holds "
-                         f"{cfg.max_layers}")
-    if art.acc_bits > cfg.acc_bits:
-        raise DoesNotFit(f"model needs a {art.acc_bits}-bit accumulator, the core has "
-                         f"{cfg.acc_bits} bits")
-    if not 0 <= art.frac_bits < 64:
-        raise DoesNotFit(f"model F = {art.frac_bits} out of the core's range 0..63")
-    plans, wbase, bbase = [], 0, 0
-    for i, l in enumerate(art.layers):
-        fc = l.kind == "fc"
-        if fc:   # the fc layer reads the previous layer's output map
-            prev = art.layers[i - 1]
-            cin, h, w = prev.out_channels, prev.out_height, prev.out_width
-        else:
-            cin, h, w = l.in_channels, l.in_height, l.in_width
-        if max(h, w) >= 1 << cfg.dim_bits:
-            raise DoesNotFit(f"layer {i}: {h}x{w} map, the core handles < {1 << cfg.dim_bits}")
-        base = art.frac_bits - l.k
-        if not 0 <= base < 128:
-            raise DoesNotFit(f"layer {i}: weight offset k = {l.k} out of the core's range")
-        p = LayerPlan(first=i == 0, fc=fc, pool=l.pool, fires=l.fires, cin=cin,
-                      cout=l.out_channels, h=h, w=w, gin=ceil_div(cin, P),
-                      g=ceil_div(l.out_channels, P), base=base, wbase=wbase, bbase=bbase)
-        plans.append(p)
-        wbase += p.weight_words
-        bbase += p.g
-    need = {"weights": (wbase, cfg.weight_depth), "biases": (bbase, cfg.bias_depth),
-            "membranes": (max(p.g * p.positions for p in plans), cfg.membrane_depth),
-            "spike maps": (max(p.g * p.out_positions for p in plans if p.fires),
-                           cfg.map_depth),
-            "image": (art.layers[0].in_channels * art.layers[0].in_height
-                      * art.layers[0].in_width, cfg.image_depth)}
-    for name, (n, have) in need.items():
-        if n > have:
-            raise DoesNotFit(f"model does not fit the core's {name} memory: needs {n} words per "
-                             f"bank, has {have} ({n - have} too many; P = {P})")
-    return plans
-
-
-def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
-    """(weight words: list of P codes each, biases[bank] -> list of ints, program words)."""
-    import torch
-    P = cfg.pe
-    weights = []
-    biases = [[] for _ in range(P)]
-    program = []
-    for l, p in zip(art.layers, plans):
-        codes = l.codes
-        cpad = p.g * P
-        if p.fc:   # (out, in) -> (in, out)
-            arr = torch.full((codes.shape[1], cpad), ZERO_CODE, dtype=torch.uint8)
-            arr[:, :p.cout] = codes.t()
-        else:      # (out, in, 3, 3) -> (in, ky, kx, out)
-            arr = torch.full((p.cin, 3, 3, cpad), ZERO_CODE, dtype=torch.uint8)
-            arr[..., :p.cout] = codes.permute(1, 2, 3, 0)
-        weights.extend(arr.reshape(-1, P).tolist())   # word (row, g): lanes = banks
-        bias = torch.zeros(cpad, dtype=torch.int64)
-        bias[:p.cout] = l.bias
-        bias = bias.reshape(p.g, P)
-        for b in range(P):
-            biases[b].extend(bias[:, b].tolist())
-        program.extend(p.program_words(art.T, art.frac_bits, P))
-    return weights, biases, program
-
-
-def weight_bus_words(weights: list[list[int]], pe: int) -> list[int]:
-    """The weight memory as consecutive bus words from address lane_address(.., 0, 0): each
-    word's lane groups, padded to a power of two (the padding writes are ignored)."""
-    span = 1 << clog2(lane_groups(pe))
-    out = []
-    for word in weights:
-        g = pack_lanes(word, pe)
-        out.extend(g + [0] * (span - len(g)))
-    return out
-
-
 def unpack_lane_words(bus_words: list[int], pe: int) -> list[list[int]]:
-    """Inverse of weight_bus_words (also reads spike-map words): lists of P 5-bit lanes."""
+    """Bus words of P-lane words (spike maps, weights; each word's lane groups padded to a
+    power of two) -> lists of P 5-bit lanes."""
     span = 1 << clog2(lane_groups(pe))
     out = []
     for i in range(0, len(bus_words), span):
@@ -311,8 +203,6 @@ def image_bytes(pixels) -> bytes:
     return bytes(pixels.contiguous().reshape(-1).tolist())
 
 
-# model image record: u8 region, 3 bytes 0, u32 word offset, u32 count, then count u32 words
-MODEL_RECORD = struct.Struct("<B3xII")
 
 
 def wide_bus_words(values: list[int]) -> list[int]:
@@ -347,38 +237,6 @@ def spike_map(bus_words: list[int], plan: "LayerPlan", pe: int):
 def spike_map_bus_words(plan: "LayerPlan", pe: int) -> int:
     """How many bus words hold a layer's output spike map (lane groups padded to 2^k)."""
     return plan.g * plan.out_positions << clog2(lane_groups(pe))
-
-
-def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> list[int]:
-    """The 8 words of the model image's needs record: P, accumulator bits, layers, and words per
-    bank of weights, biases, membranes, spike maps, then image bytes."""
-    return [cfg.pe, art.acc_bits, len(plans), sum(p.weight_words for p in plans),
-            sum(p.g for p in plans), max(p.g * p.positions for p in plans),
-            max((p.g * p.out_positions for p in plans if p.fires), default=0),
-            art.layers[0].in_channels * art.layers[0].in_height * art.layers[0].in_width]
-
-
-def model_image(art: ModelArtifact, cfg: CoreConfig) -> bytes:
-    """The model as the firmware loads it: a needs record, then (region, offset, words) records
-    for the layer program, the layer count, the biases and the weights (MODEL_RECORD)."""
-    plans = plan_model(art, cfg)
-    weights, biases, program = memory_images(art, cfg, plans)
-
-    def record(region, offset, words):
-        return MODEL_RECORD.pack(region, offset, len(words)) + \
-            struct.pack(f"<{len(words)}I", *words)
-    out = [record(RECORD_NEEDS, 0, model_needs(art, cfg, plans)),
-           record(REGION_REGS, REG_PROGRAM, program),
-           record(REGION_REGS, REG_NLAYERS, [len(plans)])]
-    for b in range(cfg.pe):
-        a = bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True) & ((1 << cfg.region_shift) - 1)
-        out.append(record(REGION_BIAS, a, wide_bus_words(biases[b])))
-    # weights: dense lane groups (no padding words); the firmware spreads dense index i to
-    # bus offset (i / G) << clog2(G) | i % G, G = lane_groups(P)
-    dense = [w for word in weights for w in pack_lanes(word, cfg.pe)]
-    for i in range(0, len(dense), 4096):      # records of at most 16 KiB
-        out.append(record(REGION_WEIGHT, i, dense[i:i + 4096]))
-    return b"".join(out)
 
 
 def c_header(cfg: CoreConfig) -> str:

@@ -84,7 +84,7 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path("build/synth"))
     a = ap.parse_args(argv)
     try:
-        r = synthesise(CoreConfig.for_arch("compact", a.pe), a.device, a.out, a.freq)
+        r = synthesise(CoreConfig.compact(a.pe), a.device, a.out, a.freq)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -3,8 +3,7 @@
 ``build_core(cfg)`` exports the Migen core to Verilog and compiles it with the C harness
 (`sim/core_harness.cpp`) into a shared library, cached under ``build/core/<hash>`` (rebuilt only
 when the gateware, the harness, the configuration or Verilator change). ``CoreSim`` loads it
-through ctypes: Wishbone reads/writes, run, and the higher-level steps the evaluation backend
-uses (load a model, run an image layer by layer, read spike maps and potentials).
+through ctypes: Wishbone reads and writes, and clocking until the core stops.
 """
 from __future__ import annotations
 
@@ -18,22 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from catsnn.artifact import ModelArtifact
+from catsnn import paths
 from catsnn.errors import UserError
-from catsnn.gateware.core_config import (COUNTERS, CORE_ID, CTRL_CONTINUE, CTRL_START,
-                                         CTRL_STEP, REG_CTRL, REG_ID, REG_NLAYERS, REG_PROGRAM,
-                                         REG_STATUS, REGION_BIAS, REGION_COUNTERS, REGION_IMAGE,
-                                         REGION_MAP0, REGION_MAP1, REGION_MEMBRANE, REGION_REGS,
-                                         REGION_WEIGHT, STATUS_DONE, STATUS_PAUSED, CoreConfig,
-                                         bank_address, from_wide_bus_words, image_bytes,
-                                         lane_address, memory_images, plan_model, spike_map,
-                                         spike_map_bus_words, weight_bus_words, wide_bus_words,
-                                         word_address)
+from catsnn.gateware.core_config import CORE_ID, REG_ID, REGION_REGS, CoreConfig, word_address
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 TOP = "catsnn_core"
 
 
@@ -74,7 +62,7 @@ def build_core(cfg: CoreConfig, build_root: Path | None = None, quiet=False) -> 
     harness = (HERE / "sim" / "core_harness.cpp").read_text()
     key = hashlib.sha256("\0".join([verilog, harness, _verilator_version(),
                                     repr(dataclasses.astuple(cfg))]).encode()).hexdigest()[:16]
-    root = Path(build_root or os.environ.get("CATSNN_BUILD", REPO / "build")) / "core"
+    root = Path(build_root or paths.build_root()) / "core"
     out = root / f"{cfg.pe}pe-{key}"
     lib = out / "libcatsnn_core.so"
     if lib.exists():
@@ -114,37 +102,29 @@ class CoreError(UserError):
     pass
 
 
-@dataclasses.dataclass
-class CoreRun:
-    spike_times: list          # per firing layer: uint8 (C, H, W), NO_SPIKE = 255 (step mode)
-    potentials: torch.Tensor   # int64 (classes,), units of 2^-F of the model
-    counters: dict             # name -> list per layer
-    cycles: int                # core cycles of the run (pauses excluded)
-
-
 class CoreSim:
-    """One simulated core (Verilator), with a model loaded into its memories."""
+    """One simulated core (Verilator): Wishbone reads and writes, and clocking until it stops.
+    ``host/verilator_device.py`` makes a device of it."""
 
     def __init__(self, cfg: CoreConfig = CoreConfig(), build_root=None, quiet=False):
         self.cfg = cfg
         self.lib = ctypes.CDLL(str(build_core(cfg, build_root, quiet)))
         L = self.lib
+        u32p = ctypes.POINTER(ctypes.c_uint32)
         L.core_new.restype = ctypes.c_void_p
         L.core_free.argtypes = [ctypes.c_void_p]
         L.core_write.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
         L.core_read.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         L.core_read.restype = ctypes.c_uint32
-        L.core_write_block.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32,
-                                       ctypes.c_void_p]
-        L.core_read_block.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32,
-                                      ctypes.c_void_p]
+        L.core_write_block.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, u32p]
+        L.core_write_pairs.argtypes = [ctypes.c_void_p, ctypes.c_uint32, u32p, u32p]
+        L.core_read_block.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, u32p]
         L.core_run.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         L.core_run.restype = ctypes.c_int64
         self.h = ctypes.c_void_p(L.core_new())
         ident = self.read(word_address(cfg, REGION_REGS, REG_ID))
         if ident & 0xFFFF != CORE_ID or (ident >> 16) & 0xFF != cfg.pe:
             raise CoreError(f"core: unexpected ID register {ident:#x}")
-        self.art = None
 
     def __del__(self):
         h = getattr(self, "h", None)
@@ -152,89 +132,32 @@ class CoreSim:
             self.lib.core_free(h)
             self.h = None
 
-    # -- bus
     def write(self, adr, dat):
         self.lib.core_write(self.h, adr, dat & 0xFFFFFFFF)
 
     def read(self, adr):
         return self.lib.core_read(self.h, adr)
 
+    @staticmethod
+    def _words(values):
+        return (ctypes.c_uint32 * len(values))(*[int(v) & 0xFFFFFFFF for v in values])
+
     def write_block(self, adr, words):
-        words = [int(w) & 0xFFFFFFFF for w in words]
-        arr = (ctypes.c_uint32 * len(words))(*words)
-        self.lib.core_write_block(self.h, adr, len(words), arr)
+        self.lib.core_write_block(self.h, adr, len(words), self._words(words))
+
+    def write_pairs(self, pairs):
+        """(address, value) writes in order, in one call."""
+        adrs, vals = zip(*pairs) if pairs else ((), ())
+        self.lib.core_write_pairs(self.h, len(pairs), self._words(adrs), self._words(vals))
 
     def read_block(self, adr, n) -> list[int]:
         arr = (ctypes.c_uint32 * n)()
         self.lib.core_read_block(self.h, adr, n, arr)
         return list(arr)
 
-    # -- model and images
-    def load_model(self, art: ModelArtifact):
-        cfg = self.cfg
-        self.plans = plan_model(art, cfg)
-        weights, biases, program = memory_images(art, cfg, self.plans)
-        self.write_block(lane_address(cfg, REGION_WEIGHT, 0), weight_bus_words(weights, cfg.pe))
-        for b in range(cfg.pe):
-            self.write_block(bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True),
-                             wide_bus_words(biases[b]))
-        self.write_block(word_address(cfg, REGION_REGS, REG_PROGRAM), program)
-        self.write(word_address(cfg, REGION_REGS, REG_NLAYERS), len(art.layers))
-        self.art = art
-
-    def _wait(self, max_cycles):
+    def run_until_stopped(self, max_cycles: int) -> int:
+        """Clock the core until it is done or paused; the cycles clocked."""
         n = self.lib.core_run(self.h, max_cycles)
         if n < 0:
             raise CoreError(f"core: no result after {max_cycles} cycles (hung?)")
         return n
-
-    def read_map(self, layer: int) -> torch.Tensor:
-        """Layer ``layer``'s output spike map as uint8 (C, H, W), NO_SPIKE = 255."""
-        cfg, p = self.cfg, self.plans[layer]
-        region = REGION_MAP1 if layer % 2 else REGION_MAP0
-        words = self.read_block(lane_address(cfg, region, 0), spike_map_bus_words(p, cfg.pe))
-        return spike_map(words, p, cfg.pe)
-
-    def read_potentials(self) -> torch.Tensor:
-        cfg, p = self.cfg, self.plans[-1]
-        vals = []
-        for co in range(p.cout):
-            b, g = co % cfg.pe, co // cfg.pe
-            vals += from_wide_bus_words(self.read_block(
-                bank_address(cfg, REGION_MEMBRANE, b, g, cfg.membrane_depth, True), 2))
-        return torch.tensor(vals, dtype=torch.int64)
-
-    def run_image(self, pixels: torch.Tensor, with_maps=False, max_cycles=200_000_000) -> CoreRun:
-        """One uint8 (C, H, W) image through the loaded model. with_maps: step mode, every
-        layer's spike map read back after that layer."""
-        cfg = self.cfg
-        if self.art is None:
-            raise CoreError("core: no model loaded")
-        data = image_bytes(pixels)
-        self.write_block(word_address(cfg, REGION_IMAGE, 0), list(data))
-        ctrl = word_address(cfg, REGION_REGS, REG_CTRL)
-        status = word_address(cfg, REGION_REGS, REG_STATUS)
-        self.write(ctrl, CTRL_START | (CTRL_STEP if with_maps else 0))
-        maps = []
-        for i, l in enumerate(self.art.layers):
-            self._wait(max_cycles)
-            st = self.read(status)
-            last = i == len(self.art.layers) - 1
-            if not with_maps:
-                if not st & STATUS_DONE:
-                    raise CoreError(f"core: stopped before the end (status {st:#x})")
-                break
-            if l.fires:
-                maps.append(self.read_map(i))
-            if last:
-                if not st & STATUS_DONE:
-                    raise CoreError(f"core: not done after the last layer (status {st:#x})")
-            elif not st & STATUS_PAUSED:
-                raise CoreError(f"core: layer {i}: expected a pause (status {st:#x})")
-            else:
-                self.write(ctrl, CTRL_CONTINUE | CTRL_STEP)
-        n = len(self.art.layers) * len(COUNTERS)
-        raw = self.read_block(word_address(cfg, REGION_COUNTERS, 0), n)
-        counters = {name: [raw[i * len(COUNTERS) + j] for i in range(len(self.art.layers))]
-                    for j, name in enumerate(COUNTERS)}
-        return CoreRun(maps, self.read_potentials(), counters, sum(counters["cycles"]))

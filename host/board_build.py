@@ -20,7 +20,8 @@ from pathlib import Path
 from catsnn.errors import UserError
 from catsnn.gateware.core_config import CoreConfig
 from catsnn.gateware.fit import check_fit, soc_brams
-from catsnn.host.simulation import REPO, SocBuild, source_hash
+from catsnn import paths
+from catsnn.host.simulation import SocBuild, source_hash
 
 BOARDS = {"ulx3s": "catsnn.boards.ulx3s", "colorlight_i5": "catsnn.boards.colorlight_i5",
           "orangecrab": "catsnn.boards.orangecrab"}
@@ -96,15 +97,15 @@ def board_config(board: str, device: str | None = None, pe: int | None = None):
 def models_that_fit(cfg: CoreConfig) -> dict:
     """shipped model -> None if it fits this core, else why not (the memory and by how much)."""
     from catsnn.artifact import load_artifact
-    from catsnn.gateware.core_config import plan_model
+    from catsnn.gateware.placement import plan_model
     out = {}
-    models = REPO / "models"
-    for path in sorted([*models.glob("*.catsnn"), *models.glob("*.catsnn.xz")]):
+    for path in paths.shipped_models():
+        name = str(path.relative_to(paths.checkout()))
         try:
             plan_model(load_artifact(path), cfg)
-            out[str(path.relative_to(REPO))] = None
+            out[name] = None
         except UserError as e:
-            out[str(path.relative_to(REPO))] = str(e)
+            out[name] = str(e)
     return out
 
 
@@ -113,7 +114,7 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     pe = cfg.pe
     from litex.soc.integration.builder import Builder
     from litex.soc.integration.common import get_mem_data
-    root = Path(root or os.environ.get("CATSNN_BUILD", REPO / "build")) / "boards"
+    root = Path(root or paths.build_root()) / "boards"
     out = root / f"{board}-{device}-{pe}pe-{source_hash(cfg)}"
     b = SocBuild(out, cfg, f"{board} ({device})")
     _tool_wrappers(out / "bin")

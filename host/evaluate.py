@@ -1,117 +1,16 @@
-"""`catsnn eval`: one evaluation command for every backend, with a bit-exact check.
-
-A backend turns a batch of uint8 images into a ``BackendOutput``: every firing layer's spike
-times (uint8, after pooling) and the last layer's potentials (int64, units of 2^-F). ``--check``
-runs the reference model on the same images and compares every layer, image by image.
+"""`catsnn eval`: one evaluation command for every backend (host/backends.py), with a
+bit-exact check: ``--check`` runs the reference model on the same images and compares every
+layer, image by image.
 """
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 
 import torch
 
 from catsnn.artifact import ModelArtifact
-from catsnn.numerics import spike_time_from_value
-from catsnn.reference.snn import ReferenceSNN
-
-
-@dataclass
-class BackendOutput:
-    spike_times: list                 # per firing layer, uint8 (N, C, H, W)
-    potentials: torch.Tensor          # int64 (N, classes)
-    sops: torch.Tensor | None = None  # int64 (N, layers), where the backend counts them
-    notes: list = field(default_factory=list)  # per-batch remarks that make images mismatch
-    bad_images: torch.Tensor | None = None     # bool (N,): images the backend itself flags
-    cycles: torch.Tensor | None = None         # int64 (N,): hardware cycles per image
-
-    @property
-    def predictions(self):
-        return self.potentials.argmax(1)
-
-
-class ReferenceBackend:
-    name = "reference"
-
-    def __init__(self, art: ModelArtifact):
-        self.snn = ReferenceSNN(art)
-
-    def run(self, pixels):
-        r = self.snn.run(pixels)
-        return BackendOutput(r.spike_times, r.potentials, r.sops)
-
-
-class AnnBackend:
-    """The CAT-trained network in PyTorch, exact mode: float64, weights from the artifact."""
-    name = "ann"
-
-    def __init__(self, art: ModelArtifact):
-        from catsnn.training.export import ann_from_artifact
-        self.art = art
-        self.net = ann_from_artifact(art, torch.float64)
-
-    @torch.no_grad()
-    def run(self, pixels):
-        logits, acts = self.net(pixels.double() / 256.0, return_potentials_per_layer=True)
-        times = [spike_time_from_value(a, self.art.T).to(torch.uint8) for a in acts]
-        scaled = logits * 2.0 ** self.art.frac_bits
-        rounded = scaled.round()
-        bad = (scaled != rounded).any(1)  # a potential off the 2^-F grid cannot equal the SNN
-        out = BackendOutput(times, rounded.to(torch.int64), bad_images=bad)
-        if bad.any():
-            out.notes.append(f"{int(bad.sum())} images with potentials off the 2^-F grid")
-        return out
-
-
-class CoreBackend:
-    """The log-TTFS core (gateware/log_ttfs_core.py) simulated by Verilator, one image at a
-    time. With --check it runs in step mode and reads every layer's spike map back."""
-    name = "core"
-    batch = 10
-
-    def __init__(self, art: ModelArtifact, pe: int = 16, check: bool = False):
-        from catsnn.gateware.core_config import CoreConfig, DoesNotFit, plan_model
-        from catsnn.gateware.verilator_core import CoreSim
-        cfg = CoreConfig.for_arch("compact", pe)
-        try:
-            plan_model(art, cfg)
-        except DoesNotFit as e:
-            raise DoesNotFit(f"{e} (the simulated core is sized for the compact model)") from None
-        self.sim = CoreSim(cfg)
-        self.sim.load_model(art)
-        self.art, self.pe, self.with_maps = art, pe, check
-        self.info = {"pe": pe}
-
-    def run(self, pixels):
-        maps, pots, sops, cycles = [], [], [], []
-        for img in pixels:
-            r = self.sim.run_image(img, with_maps=self.with_maps)
-            maps.append(r.spike_times)
-            pots.append(r.potentials)
-            sops.append(r.counters["sops"])
-            cycles.append(r.cycles)
-        times = [torch.stack(per_layer) for per_layer in zip(*maps)] if self.with_maps else []
-        return BackendOutput(times, torch.stack(pots), torch.tensor(sops, dtype=torch.int64),
-                             cycles=torch.tensor(cycles, dtype=torch.int64))
-
-
-def _soc_backend(art, check, pe, port, timeout, progress):
-    from catsnn.errors import UserError
-    from catsnn.host.soc_backend import SocBackend
-    if not port:
-        raise UserError("--backend soc needs --port URL (a serial device, "
-                        "socket://HOST:PORT, or 'sim' to start the simulated SoC)")
-    return SocBackend(art, port, check=check, timeout=timeout, progress=progress)
-
-
-# name -> backend factory(art, check, pe, port, timeout, progress)
-BACKENDS = {
-    "reference": lambda art, *_: ReferenceBackend(art),
-    "ann": lambda art, *_: AnnBackend(art),
-    "core": lambda art, check, pe, *_: CoreBackend(art, pe=pe, check=check),
-    "soc": _soc_backend,     # host/soc_backend.py: the SoC over its link
-}
+from catsnn.host.backends import BackendOutput, EvalOptions, ReferenceBackend, make_backend
 
 
 def first_difference(a: torch.Tensor, b: torch.Tensor):
@@ -155,13 +54,13 @@ def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, off
 def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: torch.Tensor,
              offset: int = 0, check: bool = False, batch: int = 250, progress=True,
              pe: int = 16, port: str | None = None, timeout: float = 30.0) -> dict:
-    be = BACKENDS[backend](art, check, pe, port, timeout, progress)
-    batch = min(batch, getattr(be, "batch", batch))     # devices: progress per few images
+    be = make_backend(backend, art, EvalOptions(check=check, pe=pe, port=port, timeout=timeout,
+                                                progress=progress))
     try:
-        return _evaluate(be, art, backend, images, labels, offset, check, batch, progress)
+        return _evaluate(be, art, backend, images, labels, offset, check,
+                         min(batch, be.batch), progress)
     finally:
-        if hasattr(be, "close"):
-            be.close()
+        be.close()
 
 
 def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) -> dict:
@@ -211,11 +110,9 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
               "images_per_s": n / seconds if seconds else 0.0}
     if have_sops and n:
         result["sops_per_image"] = sops_total / n
+    result.update(be.info())
     if cycles_total is not None and n:
         result["cycles_per_image"] = cycles_total / n
-        result.update(getattr(be, "info", {}))
-        if hasattr(be, "link_stats"):
-            result.update(be.link_stats())
         if have_sops:   # synaptic operations per cycle per processing element
             result["pe_efficiency"] = sops_total / cycles_total / result["pe"]
     if check:

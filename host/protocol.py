@@ -51,7 +51,7 @@ ERROR_NAMES = {ERR_BAD_CRC: "bad CRC", ERR_TRUNCATED: "truncated frame",
                ERR_NO_MODEL: "no model loaded", ERR_STATE: "wrong state",
                ERR_TIMEOUT: "core timeout"}
 
-# LOAD streams a model image: gateware/core_config.py (MODEL_RECORD, model_image) defines it
+# LOAD streams a model image: gateware/model_image.py defines it, gateware/placement.py makes it
 
 
 def crc32(data: bytes) -> int:

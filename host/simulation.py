@@ -22,12 +22,14 @@ import threading
 import time
 from pathlib import Path
 
+from catsnn import paths
 from catsnn.errors import UserError
 from catsnn.gateware.core_config import CoreConfig, c_header
 from catsnn.host import protocol
 
-REPO = Path(__file__).resolve().parent.parent
-SOURCES = ["gateware", "boards", "firmware", "host/protocol.py", "host/simulation.py"]
+# what a built SoC depends on: these packages' files, and two modules of host/
+SOURCE_PACKAGES = ["catsnn.gateware", "catsnn.boards", "catsnn.firmware"]
+SOURCE_MODULES = ["protocol.py", "simulation.py"]
 
 
 def _log(msg):
@@ -36,13 +38,15 @@ def _log(msg):
 
 def source_hash(core_cfg: CoreConfig) -> str:
     h = hashlib.sha256(repr(core_cfg).encode())
-    for s in SOURCES:
-        p = REPO / s
-        files = sorted(p.rglob("*")) if p.is_dir() else [p]
-        for f in files:
+    here = Path(__file__).resolve().parent
+    items = [(pkg, paths.package_dir(pkg)) for pkg in SOURCE_PACKAGES]
+    for name, folder in items:
+        for f in sorted(folder.rglob("*")):
             if f.is_file() and f.suffix in (".py", ".c", ".h", ".ld", ".cpp", "") and \
                     "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
+                h.update(f"{name}/{f.relative_to(folder)}".encode() + b"\0" + f.read_bytes())
+    for m in SOURCE_MODULES:
+        h.update(f"catsnn.host/{m}".encode() + b"\0" + (here / m).read_bytes())
     import litex
     h.update(str(Path(litex.__file__).parent).encode())
     return h.hexdigest()[:16]
@@ -60,8 +64,8 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
     from litex.soc.integration.common import get_mem_data
 
     from catsnn.boards.sim import EXTRA_MODULES, SIM_MODULES, sim_config, sim_soc
-    core_cfg = core_cfg or CoreConfig.for_arch("compact", 16)
-    root = Path(root or os.environ.get("CATSNN_BUILD", REPO / "build")) / "sim"
+    core_cfg = core_cfg or CoreConfig.compact(16)
+    root = Path(root or paths.build_root()) / "sim"
     out = root / f"soc-{core_cfg.pe}pe-{source_hash(core_cfg)}"
     binary = out / "gateware" / "obj_dir" / "Vsim"
     if binary.exists():
@@ -169,7 +173,8 @@ class SocBuild:
         fw.mkdir(exist_ok=True)
         (fw / "protocol.h").write_text(protocol.c_header())
         (fw / "core_regs.h").write_text(c_header(self.core_cfg))
-        subprocess.run(["make", "-C", str(REPO / "firmware"), f"BUILD_DIR={self.out}",
+        subprocess.run(["make", "-C", str(paths.package_dir("catsnn.firmware")),
+                        f"BUILD_DIR={self.out}",
                         f"OUT={fw}"], check=True, stdout=self.log, stderr=subprocess.STDOUT)
         binary = fw / "firmware.bin"
         from catsnn.gateware.soc import ROM_SIZE

@@ -6,38 +6,24 @@ import json
 import pytest
 import torch
 
-from catsnn.gateware.core_config import (COUNTERS, CoreConfig, DoesNotFit, REG_CTRL,
-                                         REG_NLAYERS, REG_PROGRAM, REG_STATUS, REGION_BIAS,
-                                         REGION_COUNTERS, REGION_IMAGE, REGION_MEMBRANE,
-                                         REGION_REGS, REGION_WEIGHT, STATUS_DONE, bank_address,
-                                         image_bytes, lane_address, memory_images, plan_model,
-                                         weight_bus_words, wide_bus_words, from_wide_bus_words,
-                                         word_address)
-from catsnn.gateware.verilator_core import CoreSim
+from catsnn.gateware import model_image as image_format
+from catsnn.gateware.core_config import (COUNTERS, PROGRAM_WORDS, CoreConfig, DoesNotFit, REG_CTRL,
+                                         REG_STATUS, REGION_COUNTERS, REGION_IMAGE,
+                                         REGION_MEMBRANE, REGION_REGS, STATUS_DONE, bank_address,
+                                         from_wide_bus_words, image_bytes, word_address)
+from catsnn.gateware.placement import model_image, plan_model
+from catsnn.host.driver import CoreDriver
 from catsnn.numerics import NO_SPIKE
 from catsnn.reference.snn import ReferenceSNN
 
 from helpers import random_artifact, random_images
-
-from test_data import DATA
-from test_shipped_model import MODEL as SHIPPED
-
-
-@pytest.fixture(scope="module")
-def core16():
-    return CoreSim(CoreConfig.for_arch("compact", 16))
-
-
-@pytest.fixture(scope="module")
-def core5():   # P that divides no channel count, one bus word per lane word, wider accumulator
-    return CoreSim(CoreConfig.for_arch("compact", 5, acc_bits=44))
 
 
 def check_core(sim, art, images):
     """Run every image in step mode; compare every layer's spike map, the potentials and the
     event counters with the reference; fail naming the first mismatch."""
     ref = ReferenceSNN(art).run(images)
-    sim.load_model(art)
+    sim = CoreDriver(sim, art)          # places the model, loads its model image
     runs = []
     for n in range(images.shape[0]):
         r = sim.run_image(images[n], with_maps=True)
@@ -103,7 +89,7 @@ def test_wide_sums_t16_64_channels(core5, core16):
     assert 36 < art.acc_bits <= 44
     check_core(core5, art, random_images(2, size=4))
     with pytest.raises(DoesNotFit, match="40-bit accumulator, the core has 36"):
-        core16.load_model(art)
+        CoreDriver(core16, art)
 
 
 def test_model_that_does_not_fit_is_refused_by_name():
@@ -116,9 +102,9 @@ def test_model_that_does_not_fit_is_refused_by_name():
         plan_model(art, CoreConfig(pe=4))
 
 
-def test_shipped_model_20_real_images_bit_exact(core16, capsys):
+def test_shipped_model_20_real_images_bit_exact(core16, capsys, data, shipped_model):
     from catsnn.cli import main
-    rc = main(["eval", str(SHIPPED), "--backend", "core", "--data", DATA, "--limit", "20",
+    rc = main(["eval", str(shipped_model), "--backend", "core", "--data", data, "--limit", "20",
                "--check", "--json", "--quiet"])
     r = json.loads(capsys.readouterr().out)
     assert rc == 0 and r["mismatches"] == 0 and r["images"] == 20, r
@@ -129,9 +115,12 @@ def test_counters_and_cycles_add_up(core16):
     art = random_artifact(**CASES["T4"], seed=5)
     _, runs = check_core(core16, art, random_images(1))
     r = runs[0]
-    assert r.cycles == sum(r.counters["cycles"]) and len(r.counters["cycles"]) == 3
+    # the run's cycle register counts every cycle; each layer's own counter leaves out its
+    # program load (PROGRAM_WORDS + 1 cycles) and the storing of its four counters
+    assert len(r.counters["cycles"]) == 3
+    assert r.cycles == sum(r.counters["cycles"]) + 3 * (PROGRAM_WORDS + 1 + len(COUNTERS))
     # without step mode the same image gives the same result and counters
-    again = core16.run_image(random_images(1)[0], with_maps=False)
+    again = CoreDriver(core16, art).run_image(random_images(1)[0], with_maps=False)
     assert again.potentials.tolist() == r.potentials.tolist()
     assert again.counters == r.counters
 
@@ -147,17 +136,9 @@ def test_tiny_network_in_migen_simulator():
     img = random_images(1, size=4, seed=9)[0]
     cfg = CoreConfig(pe=2, weight_depth=128, bias_depth=8, membrane_depth=32, map_depth=32,
                      image_depth=48, max_layers=4, dim_bits=4)
-    plans = plan_model(art, cfg)
-    weights, biases, program = memory_images(art, cfg, plans)
-    writes = [(lane_address(cfg, REGION_WEIGHT, 0) + i, w)
-              for i, w in enumerate(weight_bus_words(weights, cfg.pe))]
-    for b in range(cfg.pe):
-        a = bank_address(cfg, REGION_BIAS, b, 0, cfg.bias_depth, True)
-        writes += [(a + i, w) for i, w in enumerate(wide_bus_words(biases[b]))]
-    writes += [(word_address(cfg, REGION_REGS, REG_PROGRAM) + i, w) for i, w in enumerate(program)]
+    _, writes = image_format.writes(model_image(art, cfg), cfg)     # the board format
     writes += [(word_address(cfg, REGION_IMAGE, i), p) for i, p in enumerate(image_bytes(img))]
-    writes += [(word_address(cfg, REGION_REGS, REG_NLAYERS), len(art.layers)),
-               (word_address(cfg, REGION_REGS, REG_CTRL), 1)]
+    writes += [(word_address(cfg, REGION_REGS, REG_CTRL), 1)]
     core = LogTTFSCore(cfg)
     bus, got = core.bus, {}
 

@@ -1,6 +1,5 @@
 """CIFAR loading: the shared CIFAR-10 copy, CIFAR-100 through the same path, download, errors."""
 import hashlib
-import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -10,12 +9,10 @@ import pytest
 
 from catsnn.data import DataError, download_cifar, load_split, resolve_data_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DATA = os.environ.get("CATSNN_DATA", str(SHARED))
 
 
-def test_cifar10_test_split():
-    s = load_split(DATA, train=False)
+def test_cifar10_test_split(data):
+    s = load_split(data, train=False)
     assert tuple(s.images.shape) == (10000, 3, 32, 32) and str(s.images.dtype) == "torch.uint8"
     assert s.labels.bincount().tolist() == [1000] * 10
     assert s.classes[0] == "airplane" and len(s.classes) == 10

@@ -8,8 +8,6 @@ from catsnn.cli import main as cli_main
 from catsnn.host.energy import KINDS, EnergyTable, event_energies, summarise
 
 from helpers import random_artifact
-from test_data import DATA
-from test_shipped_model import MODEL
 
 ROUND_TABLE = {
     "name": "round numbers", "node_nm": 45,
@@ -72,9 +70,9 @@ def test_a_changed_table_changes_the_result(tmp_path):
     assert no_rmw == pytest.approx(base - (10 + 4) * 32)
 
 
-def test_energy_cli_json_and_plot(tmp_path, capsys):
+def test_energy_cli_json_and_plot(tmp_path, capsys, data, shipped_model):
     plot = tmp_path / "e.png"
-    rc = cli_main(["energy", str(MODEL), "--data", DATA, "--limit", "20", "--json", "--quiet",
+    rc = cli_main(["energy", str(shipped_model), "--data", data, "--limit", "20", "--json", "--quiet",
                    "--plot", str(plot)])
     assert rc == 0
     r = json.loads(capsys.readouterr().out)
@@ -85,14 +83,14 @@ def test_energy_cli_json_and_plot(tmp_path, capsys):
     raw = json.loads(json.dumps(ROUND_TABLE))
     raw["scaling"]["voltage_by_node_v"]["28"] = 0.9
     (tmp_path / "mine.json").write_text(json.dumps(raw))
-    assert cli_main(["energy", str(MODEL), "--data", DATA, "--limit", "20", "--json", "--quiet",
+    assert cli_main(["energy", str(shipped_model), "--data", data, "--limit", "20", "--json", "--quiet",
                      "--table", str(tmp_path / "mine.json")]) == 0
     assert json.loads(capsys.readouterr().out)["uj_per_image"] != pytest.approx(r["uj_per_image"])
 
 
-def test_bad_table_is_one_error(tmp_path, capsys):
+def test_bad_table_is_one_error(tmp_path, capsys, data, shipped_model):
     (tmp_path / "bad.json").write_text("{not json")
-    assert cli_main(["energy", str(MODEL), "--data", DATA, "--table", str(tmp_path / "bad.json")]) == 2
+    assert cli_main(["energy", str(shipped_model), "--data", data, "--table", str(tmp_path / "bad.json")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
-    assert cli_main(["energy", str(MODEL), "--data", DATA, "--node", "3"]) == 2
+    assert cli_main(["energy", str(shipped_model), "--data", data, "--node", "3"]) == 2
     assert "no supply voltage for 3 nm" in capsys.readouterr().err

@@ -3,7 +3,8 @@ and the exact ANN against the reference, on random networks and edge cases."""
 import pytest
 import torch
 
-from catsnn.host.evaluate import AnnBackend, ReferenceBackend, compare
+from catsnn.host.backends import AnnBackend, ReferenceBackend
+from catsnn.host.evaluate import compare
 from catsnn.numerics import NO_SPIKE
 from catsnn.reference.snn import ReferenceSNN
 

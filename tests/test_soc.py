@@ -10,21 +10,18 @@ import torch
 
 from catsnn.artifact import load_artifact
 from catsnn.data import load_split
-from catsnn.gateware.core_config import CoreConfig, model_image
+from catsnn.gateware.core_config import CoreConfig
+from catsnn.gateware.placement import model_image
 from catsnn.host import protocol as P
-from catsnn.host.evaluate import compare, ReferenceBackend
+from catsnn.host.backends import DeviceBackend, EvalOptions, ReferenceBackend
+from catsnn.host.evaluate import compare
 from catsnn.host.link import DeviceError, Link, LinkError
-from catsnn.host.simulation import SimulatedSoC
-from catsnn.host.soc_backend import SocBackend
 
-from test_data import DATA
-from test_shipped_model import MODEL as SHIPPED
 
 
 @pytest.fixture(scope="module")
-def sim():
-    with SimulatedSoC(CoreConfig.for_arch("compact", 16)) as s:
-        yield s
+def sim(soc_sim):
+    return soc_sim
 
 
 def expect_error(link, frame, code, timeout=10.0):
@@ -43,6 +40,7 @@ def info_works(link):
     assert regs[0] == P.FIRMWARE_VERSION and regs[1 + 4] & 0xFFFF == 0xCA75
 
 
+@pytest.mark.slow
 def test_firmware_rejects_bad_frames_and_keeps_answering(sim):
     link = Link(sim.url, timeout=10)
     info_works(link)
@@ -84,10 +82,11 @@ def test_firmware_rejects_bad_frames_and_keeps_answering(sim):
     link.close()
 
 
-def test_model_that_does_not_fit_and_corrupt_model_are_refused(sim):
+@pytest.mark.slow
+def test_model_that_does_not_fit_and_corrupt_model_are_refused(sim, shipped_model):
     link = Link(sim.url, timeout=10)
-    art = load_artifact(SHIPPED)
-    image = bytearray(model_image(art, CoreConfig.for_arch("compact", 16)))
+    art = load_artifact(shipped_model)
+    image = bytearray(model_image(art, CoreConfig.compact(16)))
     # needs record: words P, acc, layers, weights, ... ; ask for more weight words than exist
     too_big = bytearray(image)
     struct.pack_into("<I", too_big, 12 + 3 * 4, 10 ** 6)
@@ -109,24 +108,26 @@ def test_model_that_does_not_fit_and_corrupt_model_are_refused(sim):
     link.close()
 
 
-def test_ten_real_images_bit_exact_through_the_soc(sim):
-    art = load_artifact(SHIPPED)
-    x = load_split(DATA, train=False).images[:10]
-    be = SocBackend(art, sim.url, check=True, timeout=60, progress=False)
+@pytest.mark.slow
+def test_ten_real_images_bit_exact_through_the_soc(sim, data, shipped_model):
+    art = load_artifact(shipped_model)
+    x = load_split(data, train=False).images[:10]
+    be = DeviceBackend("soc", art, sim.url, EvalOptions(check=True, timeout=60, progress=False))
+    link = be.device.link
     try:
         ref = ReferenceBackend(art)
         out = be.run(x[:5])
         bad, first = compare(ref.run(x[:5]), out, art, 0)
         assert not bad.any(), first
         # garbage between two runs: rejected, and the device still answers correctly
-        expect_error(be.link, P.encode(P.CMD_INFO, 3)[:-2] + b"\0\0", P.ERR_BAD_CRC)
-        be.link.send_raw(b"\x00\x11\x22noise" * 50)
+        expect_error(link, P.encode(P.CMD_INFO, 3)[:-2] + b"\0\0", P.ERR_BAD_CRC)
+        link.send_raw(b"\x00\x11\x22noise" * 50)
         out2 = be.run(x[5:])
         bad, first = compare(ref.run(x[5:]), out2, art, 5)
         assert not bad.any(), first
         sops = torch.cat([out.sops, out2.sops])
         assert (sops.sum(1) > 10 ** 6).all()
-        assert be.link_stats()["link_bytes_per_s"] > 0
+        assert be.info()["link_bytes_per_s"] > 0
     finally:
         be.close()
 

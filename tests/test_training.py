@@ -1,14 +1,15 @@
 """`catsnn train` end to end on a few steps: both architectures, both modes, resume, export."""
 import json
 
+import pytest
 import torch
 
 from catsnn.artifact import load_artifact
 from catsnn.cli import main as cli_main
-from catsnn.host.evaluate import AnnBackend, ReferenceBackend, compare
+from catsnn.host.backends import AnnBackend, ReferenceBackend
+from catsnn.host.evaluate import compare
 from catsnn.training.train import augment
 
-from test_data import DATA
 
 
 def test_augment_is_a_crop_or_its_mirror():
@@ -21,14 +22,18 @@ def test_augment_is_a_crop_or_its_mirror():
         assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(2)) for c in crops)
 
 
-def train(tmp_path, *extra):
-    args = ["train", "--data", DATA, "--out", str(tmp_path), "--subset", "128", "--batch", "32",
-            "--epochs", "1", "--quant-epochs", "1", "--max-steps", "2", "--threads", "2",
-            *extra]
-    assert cli_main(args) == 0
+@pytest.fixture
+def train(data):
+    """`catsnn train` on a small subset for a few steps, into a folder."""
+    def run(out, *extra):
+        args = ["train", "--data", data, "--out", str(out), "--subset", "128", "--batch", "32",
+                "--epochs", "1", "--quant-epochs", "1", "--max-steps", "2", "--threads", "2",
+                *extra]
+        assert cli_main(args) == 0
+    return run
 
 
-def test_cat_compact_trains_exports_and_resumes(tmp_path):
+def test_cat_compact_trains_exports_and_resumes(tmp_path, train):
     train(tmp_path)
     art = load_artifact(tmp_path / "model.catsnn")
     assert len(art.layers) == 7 and art.T == 8 and art.num_weights == 307040
@@ -45,14 +50,14 @@ def test_cat_compact_trains_exports_and_resumes(tmp_path):
     assert [(h["phase"], h["epoch"]) for h in hist] == [("cat_bn", 1), ("folded", 1), ("folded", 2)]
 
 
-def test_vgg16_trains_a_few_steps(tmp_path):
+def test_vgg16_trains_a_few_steps(tmp_path, train):
     train(tmp_path, "--arch", "vgg16", "--max-steps", "1", "--T", "6")
     art = load_artifact(tmp_path / "model.catsnn")
     assert sum(l.kind == "conv3x3" for l in art.layers) == 13 and art.T == 6
     assert art.num_weights == 14_715_584  # 13 conv3x3 (14,710,464) + fc 512 -> 10 (5,120)
 
 
-def test_float_baseline_trains(tmp_path):
+def test_float_baseline_trains(tmp_path, train):
     train(tmp_path, "--mode", "float")
     ck = torch.load(tmp_path / "final.pt", weights_only=False)
     assert ck["form"] == "relu"
@@ -64,7 +69,7 @@ def test_bad_data_dir_is_one_error(tmp_path, capsys):
     assert "no cifar10 data found" in capsys.readouterr().err
 
 
-def test_distillation_from_a_teacher(tmp_path):
+def test_distillation_from_a_teacher(tmp_path, train):
     train(tmp_path / "float", "--mode", "float")
     train(tmp_path / "kd", "--teacher", str(tmp_path / "float" / "final.pt"), "--distill", "0.7")
     assert "final test top-1" in (tmp_path / "kd" / "train.log").read_text()
@@ -90,8 +95,8 @@ def test_bn_recalibration_estimates_the_statistics():
     assert not net.training and net.bns[0].momentum == 0.1
 
 
-def test_bad_train_options_are_one_error(tmp_path, capsys):
-    rc = cli_main(["train", "--data", DATA, "--out", str(tmp_path), "--subset", "16",
+def test_bad_train_options_are_one_error(tmp_path, capsys, data):
+    rc = cli_main(["train", "--data", data, "--out", str(tmp_path), "--subset", "16",
                    "--batch", "32"])
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()

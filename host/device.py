@@ -1,0 +1,79 @@
+"""The device interface: what every way of running the log-TTFS core offers the host.
+
+A device is a core with a model slot: the Verilator core driven over its Wishbone window
+(``host/verilator_device.py``), the SoC's firmware over a framed link: UART, a TCP socket to the
+simulated SoC (``host/soc_device.py``), and later UDP or a PYNQ board. Each one is one class
+with these methods; ``host/driver.py`` is the only code that runs a model on any of them.
+
+Status words are the core's STATUS register (``core_config.STATUS_*``, the layer in bits 8-15).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from catsnn.errors import UserError
+from catsnn.gateware.core_config import CoreConfig
+
+
+class DeviceStateError(UserError):
+    """A command the device cannot take in its state (no model, not paused, ...)."""
+
+
+@dataclass
+class DeviceInfo:
+    cfg: CoreConfig               # the core's configuration, read from its registers
+    description: str              # e.g. "Verilator core", "SoC at socket://127.0.0.1:1234"
+    firmware_version: int | None = None
+
+
+@dataclass
+class DeviceResult:
+    best: int                     # the class the device reports (argmax, ties to the lowest)
+    potentials: torch.Tensor      # int64 (classes,), units of 2^-F of the model
+    cycles: int                   # core cycles of the run
+    counters: dict = field(default_factory=dict)   # COUNTERS name -> one value per layer
+
+
+class Device(Protocol):
+    def info(self) -> DeviceInfo:
+        """The core behind the device."""
+
+    def load_model(self, image: bytes) -> int:
+        """Load a model image (``gateware/model_image.py``); returns its layer count. A model
+        that does not fit is refused before anything is written (DoesNotFit)."""
+
+    def run(self, pixels: bytes, step: bool = False) -> int:
+        """Write one image (C*H*W bytes) and run it; returns the status when the core stops:
+        done, or (step) paused after layer 0."""
+
+    def continue_(self) -> int:
+        """Step mode: run the next layer; returns the status when the core stops."""
+
+    def read_map(self, layer: int, words: int) -> list[int]:
+        """The first ``words`` bus words of layer ``layer``'s output spike map, while the core
+        is paused after that layer (or done, for the last firing layer)."""
+
+    def result(self, classes: int) -> DeviceResult:
+        """The finished run: class, the fc layer's potentials, cycles, per-layer counters."""
+
+    def stats(self) -> dict:
+        """Figures of the transport (bytes, bytes/s), empty where there is no link."""
+
+    def close(self) -> None:
+        """Release the device (stop a simulation this device started)."""
+
+
+def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool = True) -> Device:
+    """The device named by ``port``: ``core`` (the Verilator core alone, sized for the compact
+    model at P = pe), ``sim`` (a private simulated SoC), or a link URL (``/dev/ttyUSB0``,
+    ``socket://HOST:PORT``, any pyserial URL)."""
+    if port == "core":
+        from catsnn.host.verilator_device import VerilatorDevice
+        return VerilatorDevice(CoreConfig.compact(pe))
+    from catsnn.host.soc_device import SocDevice
+    if port == "sim":
+        return SocDevice.simulated(CoreConfig.compact(pe), timeout=timeout, progress=progress)
+    return SocDevice(port, timeout=timeout, progress=progress)

@@ -1,0 +1,154 @@
+"""The device seam: the model image (the one format every device loads), the Verilator device's
+checks (the firmware's rules), the one driver, device selection by port, and the core's sizing
+without training code."""
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from catsnn.artifact import load_artifact
+from catsnn.cli import main as cli_main
+from catsnn.gateware import model_image as image_format
+from catsnn.gateware.core_config import (COMPACT_NETWORK, RECORD_NEEDS, REGION_IMAGE,
+                                         REGION_REGS, REGION_WEIGHT, CoreConfig, DoesNotFit,
+                                         clog2, lane_groups)
+from catsnn.gateware.placement import model_image
+from catsnn.host.device import DeviceStateError, open_device
+from catsnn.host.driver import CoreDriver, DeviceRunError
+from catsnn.host.verilator_device import VerilatorDevice
+
+from helpers import random_artifact, random_images
+
+
+# ---------------------------------------------------------------- sizing
+
+def test_compact_core_is_sized_from_a_constant_not_from_training_code(shipped_model):
+    # the configurations the boards, the simulated SoC and the benchmarks were built with
+    assert [CoreConfig.compact(pe).weight_depth for pe in (4, 5, 16, 64)] == \
+        [77824, 62464, 20480, 7168]
+    c16 = CoreConfig.compact(16)
+    assert (c16.bias_depth, c16.membrane_depth, c16.map_depth, c16.image_depth) == \
+        (32, 2048, 2048, 3072)
+    from catsnn.training.net import conv_layers, fc_in_features
+    assert COMPACT_NETWORK == (conv_layers("compact"), fc_in_features("compact", 32), 10, 32)
+    assert CoreConfig.fitting(load_artifact(shipped_model), 16) == c16
+    code = ("import sys, catsnn.gateware.log_ttfs_core, catsnn.gateware.placement, "
+            "catsnn.host.verilator_device; "
+            "print([m for m in sys.modules if m.startswith('catsnn.training')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- the model image
+
+def test_model_image_records_and_the_writes_a_loader_makes(shipped_model):
+    art = load_artifact(shipped_model)
+    cfg = CoreConfig.compact(16)
+    image = model_image(art, cfg)
+    records = image_format.decode_records(image)
+    assert records[0][0] == RECORD_NEEDS and records[0][2][:3] == [16, art.acc_bits, 7]
+    assert {r for r, _, _ in records[1:]} == {REGION_REGS, 2, REGION_WEIGHT}
+    needs, writes = image_format.writes(image, cfg)
+    ng, gb = lane_groups(16), clog2(lane_groups(16))
+    dense = [w for r, _, words in records if r == REGION_WEIGHT for w in words]
+    weight_writes = [(a, w) for a, w in writes if a >> cfg.region_shift == REGION_WEIGHT]
+    assert len(weight_writes) == len(dense) == needs[3] * ng
+    # dense index i lands on word i // G, lane group i % G
+    for i in (0, 1, 2, 3, len(dense) - 1):
+        a, w = weight_writes[i]
+        assert a & ((1 << cfg.region_shift) - 1) == (i // ng) << gb | i % ng and w == dense[i]
+
+
+def bad_images(cfg):
+    art = random_artifact([4, "P"], T=8, size=4, classes=3)
+    good = model_image(art, cfg)
+    needs_len = image_format.RECORD.size + 4 * image_format.NEEDS_WORDS
+    wrong_p = bytearray(good)
+    struct.pack_into("<I", wrong_p, image_format.RECORD.size, cfg.pe + 1)
+    too_many = bytearray(good)
+    struct.pack_into("<I", too_many, image_format.RECORD.size + 12, 10 ** 6)
+    return {
+        "needs record missing": good[needs_len:],
+        "built for P = 17": bytes(wrong_p),
+        "weights memory: model needs 1000000": bytes(too_many),
+        "record for region 1": good + image_format.encode_record(REGION_IMAGE, 0, [1, 2]),
+        "record past region end": good + image_format.encode_record(
+            REGION_REGS, (1 << cfg.region_shift) - 1, [0, 0]),
+        "holds 2 words, the image ends": good + image_format.encode_record(
+            REGION_REGS, 0, [0, 0])[:-4],
+        "record header cut": good + b"\x02\0\0",
+    }
+
+
+@pytest.mark.parametrize("what", sorted(bad_images(CoreConfig.compact(16))))
+def test_a_bad_model_image_is_refused_and_leaves_no_model(core16, what):
+    image = bad_images(core16.cfg)[what]
+    with pytest.raises((image_format.ModelImageError, DoesNotFit), match=what):
+        core16.load_model(image)
+    with pytest.raises(DeviceStateError, match="no model loaded"):
+        core16.run(bytes(48))
+
+
+# ---------------------------------------------------------------- the Verilator device
+
+def test_verilator_device_refuses_commands_in_the_wrong_state(core16):
+    art = random_artifact([4, "P", 4, "P"], T=8)
+    drv = CoreDriver(core16, art)
+    img = bytes(random_images(1)[0].reshape(-1).tolist())
+    with pytest.raises(DeviceStateError, match="image of 10 bytes, the model expects 192"):
+        core16.run(bytes(10))
+    st = core16.run(img, step=False)
+    with pytest.raises(DeviceStateError, match="not paused"):
+        core16.continue_()
+    with pytest.raises(DeviceStateError, match="spike map of layer 0 not available"):
+        core16.read_map(0, 4)
+    assert core16.read_map(1, 4)            # done: the last firing layer's map is readable
+    assert core16.result(5).potentials.shape == (5,) and st
+    core16.run(img, step=True)              # paused after layer 0
+    with pytest.raises(DeviceStateError, match="no finished run"):
+        core16.result(5)
+    with pytest.raises(DeviceStateError, match="spike map of layer 1 not available"):
+        core16.read_map(1, 4)
+    while core16.continue_() & 4:           # STATUS_PAUSED: run to the end
+        pass
+    # the same image through the driver gives the same potentials
+    assert torch.equal(drv.run_image(random_images(1)[0]).potentials,
+                       core16.result(5).potentials)
+
+
+def test_the_driver_refuses_a_device_that_skips_a_layer(core16):
+    art = random_artifact([4, "P", 4, "P"], T=8)
+    drv = CoreDriver(core16, art)
+
+    class Skipping:                          # a device whose CONTINUE runs two layers
+        def __getattr__(self, name):
+            return getattr(core16, name)
+
+        def continue_(self):
+            st = core16.continue_()
+            return core16.continue_() if st & 4 else st
+    drv.device = Skipping()
+    with pytest.raises(DeviceRunError, match="expected a pause after layer 1"):
+        drv.run_image(random_images(1)[0], with_maps=True)
+
+
+def test_open_device_by_port(core16):
+    assert isinstance(open_device("core", pe=16), VerilatorDevice)
+    from catsnn.host.link import LinkError
+    with pytest.raises(LinkError, match="cannot open /dev/nonexistent-catsnn"):
+        open_device("/dev/nonexistent-catsnn", timeout=0.5)
+
+
+def test_cli_device_backend_by_port(core16, shipped_model, data, capsys):
+    rc = cli_main(["eval", str(shipped_model), "--backend", "device", "--port", "core",
+                   "--data", data, "--limit", "2", "--check", "--json", "--quiet"])
+    r = json.loads(capsys.readouterr().out)
+    assert rc == 0 and r["mismatches"] == 0 and r["device"] == "Verilator core (P = 16)"
+    assert r["backend"] == "device" and r["cycles_per_image"] > 0
+    assert cli_main(["eval", str(shipped_model), "--backend", "device", "--data", data]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["catsnn: error: --backend device needs --port: 'core', 'sim', a serial "
+                   "device or socket://HOST:PORT"]
