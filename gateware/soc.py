@@ -1,4 +1,4 @@
-"""The catsnn SoC: VexRiscv, UART, timer and the log-TTFS core on the Wishbone bus (issue 4).
+"""The catsnn SoC: VexRiscv, UART, timer and the log-TTFS core on the Wishbone bus.
 
 One description for every target: the simulation (boards/sim.py) and each board only supply a
 platform, a clock and the UART pins. The firmware (firmware/) is the ROM's content: there is no

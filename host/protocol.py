@@ -1,4 +1,4 @@
-"""The framed binary protocol between the host and the SoC firmware (issue 4).
+"""The framed binary protocol between the host and the SoC firmware.
 
 One definition for both sides: the firmware's C header (``firmware/protocol.h``) is generated
 from this module by ``c_header()`` at firmware build time.

@@ -182,13 +182,10 @@ def recalibrate_bn(model, images: torch.Tensor, device, n: int = 10000, batch: i
     """Re-estimate BatchNorm running statistics on n augmented training images.
 
     The running averages collected during training lag behind the weights while the learning
-    rate is high, and the log-TTFS activation amplifies any shift: at epoch 21 of the compact
-    run, test top-1 was 72.9 % with the running statistics and 81.8 % after re-estimating them.
-    The images go through the training augmentation (fixed seed): the layers were trained on
-    the statistics of augmented batches, and at the end of phase 1 re-estimating on plain images
-    cost 1.3 points (84.9 vs 86.2 %) and 10 points after folding and quantising (63.4 vs 73.6
-    %), while augmented ones gave 86.3 % and 72.1 %. Runs before every test evaluation of a BN
-    network and before folding.
+    rate is high, and the log-TTFS activation amplifies any shift (docs/training.md has the
+    measured effect). The images go through the training augmentation (fixed seed): the layers
+    are trained on the statistics of augmented batches. Runs before every test evaluation of a
+    BN network and before folding.
     """
     if not getattr(model, "bns", None):
         return
