@@ -6,6 +6,7 @@ With --synth it also synthesises the core at P = 16 for an ECP5-85F with YoWASP 
 nextpnr and prints LUT4 / FF / block RAM / multiplier counts and fmax.
 
     .venv/bin/python benchmarks/core_bench.py --pe 4 16 64 --images 100 [--synth]
+    .venv/bin/python benchmarks/core_bench.py --pe 16 --images 40 --jobs 2
 """
 import argparse
 import json
@@ -51,6 +52,9 @@ def main():
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--pe", type=int, nargs="+", default=[4, 16, 64])
     ap.add_argument("--images", type=int, default=100)
+    ap.add_argument("--jobs", type=int, default=0,
+                    help="also: images/s of `catsnn eval --backend core` with 1 and with this "
+                         "many simulations side by side (--check, P = 16)")
     ap.add_argument("--synth", action="store_true", help="also synthesise P = 16 for ECP5-85F")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     a = ap.parse_args()
@@ -67,6 +71,20 @@ def main():
               f"{r['efficiency']:>13.3f} {r['verilator_images_per_s']:>16.2f} "
               f"{r['verilator_cycles_per_s'] / 1e6:>10.2f}  {r['layer_efficiency']}",
               flush=True)
+    if a.jobs:
+        from catsnn.host.backends import EvalOptions, make_backend
+        out["jobs"] = {}
+        for jobs in sorted({1, a.jobs}):
+            be = make_backend("core", art, EvalOptions(check=True, jobs=jobs, progress=False))
+            try:
+                t0 = time.perf_counter()
+                be.run(images)
+                rate = len(images) / (time.perf_counter() - t0)
+            finally:
+                be.close()
+            out["jobs"][jobs] = rate
+            print(f"eval --backend core --check, P = 16, --jobs {jobs}: {rate:.2f} images/s "
+                  f"({len(images)} images)", flush=True)
     if a.synth:
         from catsnn.gateware.synth_core import synthesise
         rep = synthesise(CoreConfig.compact(16), "85k", Path("build/synth-p16"))

@@ -47,7 +47,8 @@ def cmd_eval(a):
     art = _load_model(a.model)
     dataset, images, labels = _test_images(a, art)
     r = evaluate(art, a.backend, images, labels, offset=a.offset, check=a.check, batch=a.batch,
-                 progress=not a.quiet, pe=a.pe, port=a.port, timeout=a.timeout)
+                 progress=not a.quiet, pe=a.pe, port=a.port, timeout=a.timeout,
+                 jobs=a.jobs)
     r = {"model": str(a.model), "dataset": dataset, **r}
     per_image = r.pop("per_image", [])
     if a.table:
@@ -263,6 +264,9 @@ def build_parser():
                    help="SoC: seconds to wait for each reply (the simulation is slow)")
     e.add_argument("--pe", type=int, default=16,
                    help="core, sim: processing elements P (output channels per cycle), 1..64")
+    e.add_argument("--jobs", type=int, default=1,
+                   help="core, sim: this many simulated devices side by side (one process "
+                        "each), the test images split between them")
     _data_args(e)
     e.add_argument("--dataset", choices=["cifar10", "cifar100"], default=None,
                    help="default: the dataset the model was trained on")

@@ -42,6 +42,7 @@ class EvalOptions:
     port: str | None = None           # the device (host/device.py: open_device)
     timeout: float = 30.0             # per device reply
     progress: bool = True
+    jobs: int = 1                     # devices side by side (core, sim), one process each
 
 
 class Backend(Protocol):
@@ -103,42 +104,112 @@ class AnnBackend:
 
 class DeviceBackend:
     """A model on a device, one image at a time; with --check every layer's spike map is read
-    back in step mode."""
+    back in step mode. With ``jobs`` > 1 (devices that can be started more than once: ``core``,
+    ``sim``), each batch is split over that many devices in worker processes and the results
+    are merged in order."""
     batch = 10
 
     def __init__(self, name: str, art: ModelArtifact, port: str, opts: EvalOptions):
         from catsnn.host.device import open_device
         from catsnn.host.driver import CoreDriver
         self.name, self.with_maps = name, opts.check
+        if opts.jobs < 1:
+            raise UserError(f"--jobs {opts.jobs}: must be at least 1")
+        if opts.jobs > 1 and port not in ("core", "sim"):
+            raise UserError(f"--jobs {opts.jobs}: a link ({port}) is one device; side by side "
+                            f"runs need --port core or sim")
         self.device = open_device(port, pe=opts.pe, timeout=opts.timeout,
                                   progress=opts.progress)
+        self.pool = None
         try:
             self.driver = CoreDriver(self.device, art)
+            if opts.jobs > 1:
+                self.pool = DevicePool(art, port, opts)
         except BaseException:
-            self.device.close()
+            self.close()
             raise
         if port != "core":
             self.batch = 1            # seconds per image: progress after every image
+        self.batch *= opts.jobs
 
     def run(self, pixels):
-        maps, pots, sops, cycles = [], [], [], []
-        for img in pixels:
-            r = self.driver.run_image(img, with_maps=self.with_maps)
-            maps.append(r.spike_times)
-            pots.append(r.potentials)
-            sops.append(r.counters["sops"])
-            cycles.append(r.cycles)
-        times = [torch.stack(per_layer) for per_layer in zip(*maps)] if self.with_maps else []
-        return BackendOutput(times, torch.stack(pots), torch.tensor(sops, dtype=torch.int64),
-                             cycles=torch.tensor(cycles, dtype=torch.int64))
+        if self.pool is not None:
+            runs = self.pool.run(pixels, self.with_maps)
+        else:
+            runs = [run_image(self.driver, i, img, self.with_maps)
+                    for i, img in enumerate(pixels)]
+        times = [torch.stack(per_layer) for per_layer in zip(*[r.spike_times for r in runs])] \
+            if self.with_maps else []
+        return BackendOutput(times, torch.stack([r.potentials for r in runs]),
+                             torch.tensor([r.counters["sops"] for r in runs], dtype=torch.int64),
+                             cycles=torch.tensor([r.cycles for r in runs], dtype=torch.int64))
 
     def info(self):
         d = self.device.info()
         return {"pe": d.cfg.pe, "device": d.description, "model_load_s": self.driver.load_s,
-                **self.device.stats()}
+                **({"jobs": self.pool.jobs} if self.pool else {}), **self.device.stats()}
 
     def close(self):
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
         self.device.close()
+
+
+class ImageError(UserError):
+    """A device failed on one image: ``index`` is the image's place in the batch."""
+    def __init__(self, index: int, message: str):
+        self.index, self.message = index, message
+        super().__init__(f"image {index} of the batch: {message}")
+
+    def __reduce__(self):          # crosses the worker processes' pipe intact
+        return ImageError, (self.index, self.message)
+
+
+def run_image(driver, index, pixels, with_maps):
+    """One image on a driver; a device error names the image."""
+    try:
+        return driver.run_image(pixels, with_maps=with_maps)
+    except UserError as e:
+        raise ImageError(index, str(e)) from None
+
+
+class DevicePool:
+    """``jobs`` worker processes, each with its own device and the model loaded."""
+
+    def __init__(self, art: ModelArtifact, port: str, opts: EvalOptions):
+        import multiprocessing
+        self.jobs = opts.jobs
+        ctx = multiprocessing.get_context("spawn")   # no forked torch or Verilator state
+        self.pool = ctx.Pool(opts.jobs, initializer=_worker_init,
+                             initargs=(art, port, opts.pe, opts.timeout))
+
+    def run(self, pixels, with_maps):
+        n, k = len(pixels), self.jobs
+        cuts = [n * j // k for j in range(k + 1)]
+        slices = [(cuts[j], pixels[cuts[j]:cuts[j + 1]], with_maps) for j in range(k)
+                  if cuts[j + 1] > cuts[j]]
+        return [r for part in self.pool.map(_worker_run, slices) for r in part]
+
+    def close(self):
+        self.pool.terminate()
+        self.pool.join()
+
+
+_worker_driver = None
+
+
+def _worker_init(art, port, pe, timeout):
+    global _worker_driver
+    from catsnn.host.device import open_device
+    from catsnn.host.driver import CoreDriver
+    torch.set_num_threads(1)
+    _worker_driver = CoreDriver(open_device(port, pe=pe, timeout=timeout, progress=False), art)
+
+
+def _worker_run(job):
+    first, pixels, with_maps = job
+    return [run_image(_worker_driver, first + i, img, with_maps) for i, img in enumerate(pixels)]
 
 
 BACKENDS = ("reference", "ann", "core", "device", "soc")

@@ -128,18 +128,19 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
         soc = mod.board_soc(cfg, device=device)
         builder = Builder(soc, output_dir=str(out), compile_software=True,
                           compile_gateware=False)
-        b.run_quiet(lambda: builder.build(run=False))
+        builder.build(run=False)
 
     def gateware(fw_bin):
         words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
         soc = mod.board_soc(cfg, firmware=words, device=device)
         builder = Builder(soc, output_dir=str(out), compile_software=False,
                           compile_gateware=True)
-        b.run_quiet(lambda: builder.build(run=True))
+        builder.build(run=True)
 
-    b.step("headers", headers)
+    # LiteX logs while it builds the SoC object too: every step's output goes to the log
+    b.step("headers", lambda: b.run_quiet(headers))
     fw_bin = b.step("firmware", b.firmware)
-    b.step("gateware", lambda: gateware(fw_bin))
+    b.step("gateware", lambda: b.run_quiet(lambda: gateware(fw_bin)))
     log = (out / "build.log").read_text(errors="replace")
     bit = next(iter(sorted((out / "gateware").glob("*.bit"))), None)
     report = {"board": board, "device": device, "pe": pe, "core": cfg.summary(),

@@ -10,7 +10,9 @@ import time
 import torch
 
 from catsnn.artifact import ModelArtifact
-from catsnn.host.backends import BackendOutput, EvalOptions, ReferenceBackend, make_backend
+from catsnn.errors import UserError
+from catsnn.host.backends import (BackendOutput, EvalOptions, ImageError, ReferenceBackend,
+                                  make_backend)
 
 
 def first_difference(a: torch.Tensor, b: torch.Tensor):
@@ -53,9 +55,10 @@ def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, off
 
 def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: torch.Tensor,
              offset: int = 0, check: bool = False, batch: int = 250, progress=True,
-             pe: int = 16, port: str | None = None, timeout: float = 30.0) -> dict:
+             pe: int = 16, port: str | None = None, timeout: float = 30.0,
+             jobs: int = 1) -> dict:
     be = make_backend(backend, art, EvalOptions(check=check, pe=pe, port=port, timeout=timeout,
-                                                progress=progress))
+                                                progress=progress, jobs=jobs))
     try:
         return _evaluate(be, art, backend, images, labels, offset, check,
                          min(batch, be.batch), progress)
@@ -75,7 +78,10 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
     for i in range(0, n, batch):
         x, y = images[i:i + batch], labels[i:i + batch]
         t0 = time.perf_counter()
-        out = be.run(x)
+        try:
+            out = be.run(x)
+        except ImageError as e:
+            raise UserError(f"{backend}: test image {offset + i + e.index}: {e.message}") from None
         seconds += time.perf_counter() - t0
         correct += int((out.predictions == y).sum())
         if out.sops is None:

@@ -76,7 +76,7 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
     def headers():
         soc = sim_soc(core_cfg)
         builder = Builder(soc, output_dir=str(out), compile_software=True, compile_gateware=False)
-        b.run_quiet(lambda: builder.build(sim_config=sim_config(1), build=False, run=False))
+        builder.build(sim_config=sim_config(1), build=False, run=False)
 
     def verilator(fw_bin):
         words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
@@ -84,16 +84,16 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
         builder = Builder(soc, output_dir=str(out), compile_software=False, compile_gateware=True)
         mods = out / "sim_modules"     # LiteX writes a variables.mak into it: use a copy
         shutil.copytree(SIM_MODULES, mods, dirs_exist_ok=True)
-        b.run_quiet(lambda: builder.build(sim_config=sim_config(1), run=False, opt_level="O2",
-                                          interactive=False, jobs=os.cpu_count(),
-                                          extra_mods=EXTRA_MODULES, extra_mods_path=str(mods)))
+        builder.build(sim_config=sim_config(1), run=False, opt_level="O2", interactive=False,
+                      jobs=os.cpu_count(), extra_mods=EXTRA_MODULES, extra_mods_path=str(mods))
         # LiteX compiles only when it also runs the simulation: compile here
         subprocess.run(["bash", "build_sim.sh"], cwd=out / "gateware", check=True, stdout=b.log,
                        stderr=subprocess.STDOUT)
 
-    b.step("headers", headers)
+    # LiteX logs while it builds the SoC object too: every step's output goes to the log
+    b.step("headers", lambda: b.run_quiet(headers))
     fw_bin = b.step("firmware", b.firmware)
-    b.step("verilator", lambda: verilator(fw_bin))
+    b.step("verilator", lambda: b.run_quiet(lambda: verilator(fw_bin)))
     if not binary.exists():
         raise UserError(f"sim build produced no binary (log: {out / 'build.log'})")
     t_all = b.t0

@@ -152,3 +152,37 @@ def test_cli_device_backend_by_port(core16, shipped_model, data, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["catsnn: error: --backend device needs --port: 'core', 'sim', a serial "
                    "device or socket://HOST:PORT"]
+
+
+def test_jobs_split_the_images_and_merge_in_order(core16, shipped_model, data, capsys):
+    args = ["eval", str(shipped_model), "--backend", "core", "--data", data, "--offset", "30",
+            "--limit", "5", "--check", "--json", "--quiet", "--table"]
+    assert cli_main(args) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert cli_main(args + ["--jobs", "2"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert two["mismatches"] == 0 and two["jobs"] == 2
+    assert [(p["image"], p["class"], p["cycles"]) for p in two["per_image"]] == \
+        [(p["image"], p["class"], p["cycles"]) for p in one["per_image"]]
+    assert cli_main(args + ["--backend", "soc", "--port", "socket://127.0.0.1:9", "--jobs",
+                            "2"]) == 2
+    assert "--jobs 2: a link (socket://127.0.0.1:9) is one device" in capsys.readouterr().err
+
+
+def test_a_device_failure_names_its_test_image(core16, shipped_model, data, monkeypatch):
+    from catsnn.errors import UserError
+    from catsnn.host.evaluate import evaluate
+    from catsnn.data import load_split
+    calls = []
+
+    def failing(self, pixels, with_maps=False):
+        calls.append(1)
+        if len(calls) == 3:
+            raise DeviceRunError("device: run did not finish (status 0x1)")
+        return original(self, pixels, with_maps)
+    original = CoreDriver.run_image
+    monkeypatch.setattr(CoreDriver, "run_image", failing)
+    split = load_split(data, train=False)
+    with pytest.raises(UserError, match=r"^core: test image 42: device: run did not finish"):
+        evaluate(load_artifact(shipped_model), "core", split.images[40:45],
+                 split.labels[40:45], offset=40, progress=False)
