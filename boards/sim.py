@@ -40,9 +40,11 @@ SIM_MODULES = Path(__file__).resolve().parent / "sim_modules"
 EXTRA_MODULES = ["catsnn_serial2tcp"]
 
 
-def sim_config(port: int) -> SimConfig:
+def sim_config(port: int, bind: str = "127.0.0.1") -> SimConfig:
+    """The UART on TCP ``bind:port`` (LiteX's serial2tcp with catsnn's changes:
+    boards/sim_modules/). The port is a debug port without authentication: loopback unless the
+    user binds it elsewhere."""
     cfg = SimConfig()
     cfg.add_clocker("sys_clk", freq_hz=SYS_CLK_FREQ)
-    # LiteX's serial2tcp with a fix for its receive buffer (boards/sim_modules/)
-    cfg.add_module("catsnn_serial2tcp", "serial", args={"port": port})
+    cfg.add_module("catsnn_serial2tcp", "serial", args={"port": port, "bind": bind})
     return cfg

@@ -181,41 +181,99 @@ def parse_artifact(blob: bytes, where: str = "artifact") -> ModelArtifact:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         fail(f"header is not valid JSON ({e})")
     payload = blob[16 + hlen:-4]
+    check_header(h, version, where)
 
-    try:
-        if h.get("format") != "catsnn-model":
-            fail(f"header format is {h.get('format')!r}, expected 'catsnn-model'")
-        inp = h["input"]
-        if inp.get("pixel_frac_bits", PIXEL_FRAC_BITS) != PIXEL_FRAC_BITS:
-            fail(f"pixel_frac_bits {inp['pixel_frac_bits']} unsupported (8)")
-        layers = []
-        for i, e in enumerate(h["layers"]):
-            arrays = {}
-            for key in ("weights", "bias"):
-                spec = e[key]
-                dt = np.dtype(spec["dtype"])
-                n = int(np.prod(spec["shape"])) * dt.itemsize
-                off = spec["offset"]
-                if off < 0 or off + n > len(payload):
-                    fail(f"layer {i} {key}: bytes {off}..{off + n} outside the payload "
-                         f"({len(payload)} bytes)")
-                arr = np.frombuffer(payload, dtype=dt, count=n // dt.itemsize, offset=off)
-                arrays[key] = torch.from_numpy(arr.reshape(spec["shape"]).copy())
-            layers.append(Layer(e["kind"], int(e["in_channels"]), int(e["out_channels"]),
-                                int(e["in_height"]), int(e["in_width"]), bool(e["pool"]),
-                                bool(e["fires"]), int(e["k"]),
-                                arrays["weights"].to(torch.uint8), arrays["bias"].to(torch.int64)))
-        art = ModelArtifact(T=int(h["T"]), frac_bits=int(h["frac_bits"]),
-                            acc_bits=int(h["acc_bits"]), layers=layers,
-                            classes=list(h.get("classes", [])),
-                            input_shape=(int(inp["channels"]), int(inp["height"]),
-                                         int(inp["width"])),
-                            firing=h.get("firing", "floor"), name=h.get("name", ""),
-                            meta=h.get("meta", {}))
-    except (KeyError, TypeError, ValueError) as e:
-        fail(f"header is missing or has a malformed field ({type(e).__name__}: {e})")
+    layers, end = [], 0
+    for i, e in enumerate(h["layers"]):
+        arrays = {}
+        for key, dt in ARRAY_DTYPES.items():
+            spec = e[key]
+            dtype = np.dtype(dt)
+            count = int(np.prod(spec["shape"], dtype=np.int64))
+            n = count * dtype.itemsize
+            if spec["offset"] != end:
+                fail(f"layer {i} {key}: at payload byte {spec['offset']}, expected {end} (arrays "
+                     f"follow each other in layer order, weights then bias, without gaps)")
+            if end + n > len(payload):
+                fail(f"layer {i} {key}: bytes {end}..{end + n} outside the payload "
+                     f"({len(payload)} bytes)")
+            arr = np.frombuffer(payload, dtype=dtype, count=count, offset=end)
+            arrays[key] = torch.from_numpy(arr.reshape(spec["shape"]).copy())
+            end += n
+        layers.append(Layer(e["kind"], e["in_channels"], e["out_channels"], e["in_height"],
+                            e["in_width"], e["pool"], e["fires"], e["k"],
+                            arrays["weights"].to(torch.uint8), arrays["bias"].to(torch.int64)))
+    if end != len(payload):
+        fail(f"payload of {len(payload)} bytes, the arrays take {end}")
+    inp = h["input"]
+    art = ModelArtifact(T=h["T"], frac_bits=h["frac_bits"], acc_bits=h["acc_bits"],
+                        layers=layers, classes=list(h["classes"]),
+                        input_shape=(inp["channels"], inp["height"], inp["width"]),
+                        firing=h["firing"], name=h.get("name", ""), meta=h.get("meta", {}))
     validate(art, where)
     return art
+
+
+# the header's fields: name -> JSON type (int: an integer, not a boolean); every one required
+# except the optional ones
+HEADER_FIELDS = {"format": str, "version": int, "T": int, "frac_bits": int, "acc_bits": int,
+                 "firing": str, "input": dict, "classes": list, "layers": list}
+OPTIONAL_FIELDS = {"name": str, "meta": dict}
+INPUT_FIELDS = {"channels": int, "height": int, "width": int, "pixel_frac_bits": int}
+LAYER_FIELDS = {"kind": str, "in_channels": int, "out_channels": int, "in_height": int,
+                "in_width": int, "pool": bool, "fires": bool, "k": int, "weights": dict,
+                "bias": dict}
+ARRAY_FIELDS = {"offset": int, "shape": list, "dtype": str}
+ARRAY_DTYPES = {"weights": "u1", "bias": "<i8"}       # normative: nothing else is read
+
+
+def _check_fields(obj, fields: dict, what: str, fail, optional: dict = None):
+    if not isinstance(obj, dict):
+        fail(f"{what} is not a JSON object")
+    for name, typ in {**fields, **(optional or {})}.items():
+        if name not in obj:
+            if name in fields:
+                fail(f"{what} has no {name!r} field")
+            continue
+        v = obj[name]
+        ok = isinstance(v, bool) if typ is bool else \
+            isinstance(v, int) and not isinstance(v, bool) if typ is int else isinstance(v, typ)
+        if not ok:
+            fail(f"{what} field {name!r} is {type(v).__name__} {v!r}, expected {typ.__name__}")
+
+
+def check_header(h, file_version: int, where: str = "artifact") -> None:
+    """The header's schema (docs/artifact.md): every required field present with its type,
+    the normative values, and nothing the loader would have to guess."""
+    def fail(msg):
+        raise ArtifactError(f"{where}: {msg}")
+    _check_fields(h, HEADER_FIELDS, "header", fail, OPTIONAL_FIELDS)
+    if h["format"] != "catsnn-model":
+        fail(f"header format is {h['format']!r}, expected 'catsnn-model'")
+    if h["version"] != file_version:
+        fail(f"header version {h['version']} differs from the file's format version "
+             f"{file_version}")
+    _check_fields(h["input"], INPUT_FIELDS, "input", fail)
+    if h["input"]["pixel_frac_bits"] != PIXEL_FRAC_BITS:
+        fail(f"pixel_frac_bits {h['input']['pixel_frac_bits']} unsupported "
+             f"({PIXEL_FRAC_BITS})")
+    if not all(isinstance(c, str) for c in h["classes"]):
+        fail("classes must be a list of names (strings)")
+    if not h["layers"]:
+        fail("no layers")
+    for i, e in enumerate(h["layers"]):
+        _check_fields(e, LAYER_FIELDS, f"layer {i}", fail)
+        if e["kind"] == "fc" and (e["in_height"], e["in_width"]) != (1, 1):
+            fail(f"layer {i} (fc): in_height and in_width must be 1, not "
+                 f"{e['in_height']}x{e['in_width']}")
+        for key, dt in ARRAY_DTYPES.items():
+            _check_fields(e[key], ARRAY_FIELDS, f"layer {i} {key}", fail)
+            spec = e[key]
+            if spec["dtype"] != dt:
+                fail(f"layer {i} {key}: dtype {spec['dtype']!r}, the format has {dt!r}")
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                       for d in spec["shape"]):
+                fail(f"layer {i} {key}: shape {spec['shape']} is not a list of positive sizes")
 
 
 def validate(art: ModelArtifact, where: str = "artifact") -> None:
@@ -261,7 +319,7 @@ def validate(art: ModelArtifact, where: str = "artifact") -> None:
                  f"(first: {int(l.codes.flatten()[bad.flatten()][0])})")
         if not -64 <= l.k <= 64:
             fail(f"layer {i}: exponent offset k={l.k} out of range")
-    if art.classes and len(art.classes) != art.layers[-1].out_channels:
+    if len(art.classes) != art.layers[-1].out_channels:
         fail(f"{len(art.classes)} class names for {art.layers[-1].out_channels} outputs")
     need_f = required_frac_bits(art.T, art.layers[0].k, [l.k for l in art.layers[1:]])
     if art.frac_bits < need_f:

@@ -202,6 +202,17 @@ def cmd_data(a):
     return 0
 
 
+def _exit_on_signals():
+    """SIGTERM and SIGHUP end the command as Ctrl-C does: through the normal exits, which stop
+    what it started (the simulator also dies with this process: host/simulation.py)."""
+    import signal
+
+    def leave(signum, frame):
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
+
+
 def cmd_sim(a):
     import time
 
@@ -211,7 +222,8 @@ def cmd_sim(a):
     if a.build_only:
         print(build_sim(cfg))
         return 0
-    with SimulatedSoC(cfg, port=a.tcp_port) as sim:
+    _exit_on_signals()
+    with SimulatedSoC(cfg, port=a.tcp_port, bind=a.bind) as sim:
         print(f"simulated SoC running (P = {a.pe}); connect with --port {sim.url}", flush=True)
         print(f"e.g. catsnn eval models/compact-cifar10.catsnn --backend soc --port {sim.url} "
               f"--limit 10 --check", flush=True)
@@ -315,6 +327,9 @@ def build_parser():
     s = sub.add_parser("sim", help="build (cached) and run the simulated SoC")
     s.add_argument("--pe", type=int, default=16, help="processing elements of the core")
     s.add_argument("--tcp-port", type=int, default=0, help="UART TCP port (default: a free one)")
+    s.add_argument("--bind", default="127.0.0.1",
+                   help="address the UART port listens on (default 127.0.0.1: it is a debug "
+                        "port without authentication)")
     s.add_argument("--build-only", action="store_true", help="build, print the folder, exit")
     s.set_defaults(func=cmd_sim)
 

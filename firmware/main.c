@@ -90,7 +90,22 @@ static inline void put_u32(uint8_t *p, uint32_t v) {
     p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
 }
 
+/* The reply to the last handled request, sent again when the same request arrives again (a
+ * host resends after a lost reply): a retry never acts twice. Replies to frames that could not
+ * be handled (bad CRC, truncated, oversize) are not kept. */
+static struct {
+    int valid;
+    uint32_t request_crc;            /* the request frame's CRC (covers type, seq, length) */
+    uint8_t type, seq;
+    const uint8_t *payload;
+    uint16_t n;
+} last;
+static int handling;                 /* inside handle(): its reply is the one to keep */
+
 static void send_frame(uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t n) {
+    if (handling) {
+        last.type = type; last.seq = seq; last.payload = payload; last.n = n;
+    }
     uint8_t head[6] = {PROTO_MAGIC_0, PROTO_MAGIC_1, type, seq, n & 0xff, n >> 8};
     uint32_t crc = crc_update(0, head + 2, 4);
     crc = crc_update(crc, payload, n);
@@ -101,11 +116,15 @@ static void send_frame(uint8_t type, uint8_t seq, const uint8_t *payload, uint16
     for (int i = 0; i < 4; i++) tx_byte(c[i]);
 }
 
+/* error replies: a kept one (to a handled request) stays in its own buffer, so errors about
+ * later bad frames cannot change what a resent request gets */
+static uint8_t error_buf[2][128];
+
 static void send_error(uint8_t seq, uint8_t code, const char *msg) {
-    uint8_t p[128];
+    uint8_t *p = error_buf[handling];
     uint16_t n = 1;
     p[0] = code;
-    while (*msg && n < sizeof(p)) p[n++] = *msg++;
+    while (*msg && n < sizeof(error_buf[0])) p[n++] = *msg++;
     send_frame(PROTO_ERROR, seq, p, n);
 }
 
@@ -129,9 +148,9 @@ static const char *msg_num(const char *a, uint32_t x, const char *b, uint32_t y,
     return msg_buf;
 }
 
-/* Receive one frame. Returns its payload length, or -1 after answering an error (or after
- * skipping noise with nothing to answer). */
-static int recv_frame(uint8_t *type, uint8_t *seq) {
+/* Receive one frame. Returns its payload length (its CRC in *crc_out), or -1 after answering
+ * an error (or after skipping noise with nothing to answer). */
+static int recv_frame(uint8_t *type, uint8_t *seq, uint32_t *crc_out) {
     int c;
     /* hunt for the magic: anything else is line noise */
     for (;;) {
@@ -144,7 +163,7 @@ static int recv_frame(uint8_t *type, uint8_t *seq) {
     uint8_t head[4];
     for (int i = 0; i < 4; i++) {
         c = rx_byte(PROTO_FRAME_TIMEOUT_MS * TICKS_PER_MS);
-        if (c < 0) {
+        if (c < 0) {   /* cut before its sequence byte: answered with sequence 0 */
             send_error(i > 1 ? head[1] : 0, PROTO_ERR_TRUNCATED, "truncated frame header");
             return -1;
         }
@@ -156,6 +175,10 @@ static int recv_frame(uint8_t *type, uint8_t *seq) {
     if (n > PROTO_MAX_PAYLOAD) {
         send_error(*seq, PROTO_ERR_OVERSIZE, msg_num("payload of ", n, " bytes > ",
                                                       PROTO_MAX_PAYLOAD, ""));
+        /* the announced payload and CRC are no frame: skip them (or until the line is idle
+         * for FRAME_TIMEOUT_MS), then hunt for the next magic */
+        for (uint32_t i = 0; i < (uint32_t)n + 4; i++)
+            if (rx_byte(PROTO_FRAME_TIMEOUT_MS * TICKS_PER_MS) < 0) break;
         return -1;
     }
     for (uint32_t i = 0; i < (uint32_t)n + 4; i++) {
@@ -172,6 +195,7 @@ static int recv_frame(uint8_t *type, uint8_t *seq) {
         send_error(*seq, PROTO_ERR_BAD_CRC, "bad CRC");
         return -1;
     }
+    *crc_out = crc;
     return n;
 }
 
@@ -228,8 +252,9 @@ static const char *check_needs(const uint32_t *w, int *code) {
                                         core_pe, "");
     if (w[1] > core_acc_bits) return msg_num("model needs a ", w[1], "-bit accumulator, core has ",
                                              core_acc_bits, "");
-    if (w[2] > core_max_layers) return msg_num("model has ", w[2], " layers, core holds ",
-                                               core_max_layers, "");
+    if (w[2] == 0 || w[2] > core_max_layers) return msg_num("model has ", w[2],
+                                                            " layers, core holds 1..",
+                                                            core_max_layers, "");
     if (w[3] > core_weight_depth) return msg_num("weights memory: model needs ", w[3],
                                                  " words per bank, core has ", core_weight_depth, "");
     if (w[4] > core_bias_depth) return msg_num("biases memory: model needs ", w[4],
@@ -264,13 +289,19 @@ static const char *load_bytes(const uint8_t *p, uint32_t n, int *code) {
                     if (ld.count != 8) return "bad needs record";
                 } else {
                     if (!ld.have_needs) return "model image: needs record missing";
-                    if (ld.region != CORE_REGION_REGS && ld.region != CORE_REGION_BIAS &&
-                        ld.region != CORE_REGION_WEIGHT)
+                    /* [lo, hi): the words a record of this region may write (dense lane
+                     * groups for weights); checked without overflow */
+                    uint32_t lo = 0, hi = 1u << CORE_REGION_SHIFT;
+                    if (ld.region == CORE_REGION_WEIGHT) {
+                        hi = (hi >> CORE_LANE_GROUP_BITS) * CORE_LANE_GROUPS;
+                    } else if (ld.region == CORE_REGION_REGS) {
+                        if (ld.offset == CORE_REG_NLAYERS) { lo = CORE_REG_NLAYERS; hi = lo + 1; }
+                        else { lo = CORE_REG_PROGRAM;
+                               hi = lo + core_max_layers * CORE_PROGRAM_WORDS; }
+                    } else if (ld.region != CORE_REGION_BIAS) {
                         return msg_num("model image: record for region ", ld.region, 0, 0, "");
-                    uint32_t span = ld.region == CORE_REGION_WEIGHT ?
-                        ((ld.offset + ld.count + CORE_LANE_GROUPS - 1) / CORE_LANE_GROUPS)
-                            << CORE_LANE_GROUP_BITS : ld.offset + ld.count;
-                    if (span > (1u << CORE_REGION_SHIFT))
+                    }
+                    if (ld.offset < lo || ld.offset > hi || ld.count > hi - ld.offset)
                         return msg_num("model image: record past region end (", ld.offset,
                                        " + ", ld.count, ")");
                 }
@@ -288,12 +319,17 @@ static const char *load_bytes(const uint8_t *p, uint32_t n, int *code) {
                 if (ld.done == 7) {
                     const char *e = check_needs(needs_words, code);
                     if (e) return e;
+                    *code = PROTO_ERR_BAD_ARGS;      /* later faults are bad records */
                 }
             } else if (ld.region == CORE_REGION_WEIGHT) {   /* dense lane groups */
                 uint32_t i = ld.offset + ld.done;
                 core_wr(ld.region, (i / CORE_LANE_GROUPS) << CORE_LANE_GROUP_BITS |
                                    i % CORE_LANE_GROUPS, w);
             } else {
+                if (ld.region == CORE_REGION_REGS && ld.offset == CORE_REG_NLAYERS &&
+                    w != ld.layers)      /* the core would run past the program */
+                    return msg_num("model image: layer count ", w, " differs from the needs "
+                                   "record's ", ld.layers, "");
                 core_wr(ld.region, ld.offset + ld.done, w);
             }
             if (++ld.done == ld.count) ld.head_n = 0;
@@ -310,6 +346,7 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
     const char *e;
     switch (type) {
     case PROTO_CMD_INFO:
+        if (n != 0) break;
         core_info();
         put_u32(o + 0, PROTO_FIRMWARE_VERSION);
         for (int i = 0; i < CORE_INFO_REGS; i++) put_u32(o + 4 + 4 * i, core_rd(CORE_REGION_REGS, i));
@@ -318,8 +355,20 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
         return;
     case PROTO_CMD_LOAD_BEGIN:
         if (n != 8) break;
-        if (core_status() & CORE_STATUS_BUSY) { send_error(seq, PROTO_ERR_STATE, "core busy"); return; }
-        memset(&ld, 0, sizeof(ld));
+        st = core_status();
+        if (st & CORE_STATUS_BUSY) { send_error(seq, PROTO_ERR_STATE, "core busy"); return; }
+        if (st & CORE_STATUS_PAUSED) {
+            /* a run left paused: finish it on the model it started with, before any of that
+             * model is overwritten (its result is dropped) */
+            core_wr(CORE_REGION_REGS, CORE_REG_CTRL, CORE_CTRL_CONTINUE);
+            if (!core_wait()) { send_error(seq, PROTO_ERR_TIMEOUT, "core did not finish"); return; }
+        }
+        memset(&ld, 0, sizeof(ld));          /* the previous model is gone from here on */
+        if (get_u32(p) < 12 + 4 * 8) {        /* not even a needs record */
+            send_error(seq, PROTO_ERR_BAD_ARGS, msg_num("model image of ", get_u32(p),
+                                                        " bytes: no needs record", 0, 0));
+            return;
+        }
         ld.state = MODEL_LOADING;
         ld.total = get_u32(p);
         ld.crc_expected = get_u32(p + 4);
@@ -348,8 +397,9 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
         return;
     }
     case PROTO_CMD_LOAD_END:
+        if (n != 0) break;
         if (ld.state != MODEL_LOADING) { send_error(seq, PROTO_ERR_STATE, "no load in progress"); return; }
-        if (ld.received != ld.total || ld.head_n != 0) {
+        if (ld.received != ld.total || ld.head_n != 0 || !ld.have_needs) {
             ld.state = MODEL_NONE;
             send_error(seq, PROTO_ERR_BAD_ARGS, msg_num("model image incomplete: ", ld.received,
                                                         " of ", ld.total, " bytes"));
@@ -385,6 +435,11 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
             return;
         }
         if (st & CORE_STATUS_BUSY) { send_error(seq, PROTO_ERR_STATE, "core busy"); return; }
+        if (type == PROTO_CMD_RUN && (st & CORE_STATUS_PAUSED)) {
+            /* a run left paused (its host gone): finish it first, its result is dropped */
+            core_wr(CORE_REGION_REGS, CORE_REG_CTRL, CORE_CTRL_CONTINUE);
+            if (!core_wait()) { send_error(seq, PROTO_ERR_TIMEOUT, "core did not finish"); return; }
+        }
         if (type == PROTO_CMD_RUN)
             core_wr(CORE_REGION_REGS, CORE_REG_CTRL, CORE_CTRL_START | ((p[0] & 1) ? CORE_CTRL_STEP : 0));
         else
@@ -395,6 +450,7 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
         return;
     case PROTO_CMD_RESULT: {
         if (n != 2) break;
+        if (ld.state != MODEL_OK) { send_error(seq, PROTO_ERR_NO_MODEL, "no model loaded"); return; }
         uint32_t classes = get_u16(p);
         st = core_status();
         if (!(st & CORE_STATUS_DONE) || (st & CORE_STATUS_BUSY)) {
@@ -430,7 +486,12 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
     case PROTO_CMD_READ: {
         if (n != 7) break;
         uint32_t sel = p[0], off = get_u32(p + 1), cnt = get_u16(p + 5);
-        if (cnt > PROTO_MAX_PAYLOAD / 4 || off + cnt > (1u << CORE_REGION_SHIFT)) break;
+        uint32_t limit = 1u << CORE_REGION_SHIFT;
+        if (cnt > PROTO_MAX_PAYLOAD / 4 || off > limit || cnt > limit - off) break;
+        if (type == PROTO_CMD_READ_MAP && ld.state != MODEL_OK) {
+            send_error(seq, PROTO_ERR_NO_MODEL, "no model loaded");
+            return;
+        }
         st = core_status();
         if (st & CORE_STATUS_BUSY) { send_error(seq, PROTO_ERR_STATE, "core busy"); return; }
         uint32_t region = sel;
@@ -468,8 +529,19 @@ int main(void) {
     handle(PROTO_CMD_INFO, 0, 0);
     for (;;) {
         uint8_t type, seq;
-        int n = recv_frame(&type, &seq);
-        if (n >= 0) handle(type, seq, n);
+        uint32_t crc;
+        int n = recv_frame(&type, &seq, &crc);
+        if (n < 0) continue;
+        if (last.valid && crc == last.request_crc && seq == last.seq) {
+            send_frame(last.type, last.seq, last.payload, last.n);   /* a resent request */
+            continue;
+        }
+        last.valid = 0;
+        handling = 1;
+        handle(type, seq, n);
+        handling = 0;
+        last.valid = 1;
+        last.request_crc = crc;
     }
     return 0;
 }

@@ -10,7 +10,8 @@ going to bus offset ``(i // G) << clog2(G) | i % G`` with ``G = lane_groups(P)``
 
 ``writes`` is what a loader does with an image, the same rules as the firmware
 (firmware/main.c ``load_bytes``): the needs record first and checked against the core before
-anything is written, no other region, no record past its region's end, nothing left over.
+anything is written, no other region, no record outside the words it may write
+(``writable_range``), nothing left over.
 The Verilator device loads through it, so every core test also tests the board format.
 """
 from __future__ import annotations
@@ -18,8 +19,9 @@ from __future__ import annotations
 import struct
 
 from catsnn.errors import UserError
-from catsnn.gateware.core_config import (RECORD_NEEDS, REGION_BIAS, REGION_REGS, REGION_WEIGHT,
-                                         CoreConfig, DoesNotFit, clog2, lane_groups)
+from catsnn.gateware.core_config import (PROGRAM_WORDS, RECORD_NEEDS, REG_NLAYERS, REG_PROGRAM,
+                                         REGION_BIAS, REGION_REGS, REGION_WEIGHT, CoreConfig,
+                                         DoesNotFit, clog2, lane_groups)
 
 RECORD = struct.Struct("<B3xII")      # region, word offset, count
 NEEDS_WORDS = 8
@@ -59,8 +61,8 @@ def check_needs(needs: list[int], cfg: CoreConfig):
         raise DoesNotFit(f"model image built for P = {pe}, core has P = {cfg.pe}")
     if acc > cfg.acc_bits:
         raise DoesNotFit(f"model needs a {acc}-bit accumulator, core has {cfg.acc_bits}")
-    if layers > cfg.max_layers:
-        raise DoesNotFit(f"model has {layers} layers, core holds {cfg.max_layers}")
+    if not 1 <= layers <= cfg.max_layers:
+        raise DoesNotFit(f"model has {layers} layers, core holds 1..{cfg.max_layers}")
     for name, need, have in (("weights", weights, cfg.weight_depth),
                              ("biases", biases, cfg.bias_depth),
                              ("membranes", membranes, cfg.membrane_depth),
@@ -69,6 +71,21 @@ def check_needs(needs: list[int], cfg: CoreConfig):
             raise DoesNotFit(f"{name} memory: model needs {need} words per bank, core has {have}")
     if image > cfg.image_depth:
         raise DoesNotFit(f"image memory: model needs {image} bytes, core has {cfg.image_depth}")
+
+
+def writable_range(region: int, offset: int, cfg: CoreConfig) -> tuple[int, int]:
+    """[lo, hi): the words a record of ``region`` starting at ``offset`` may write. Weights:
+    dense lane-group indices of the whole region; region 0: the layer count alone, or the
+    layer program; biases: the whole region. (Nothing else: a model image cannot start the
+    core or write its image, membranes or maps.)"""
+    top = 1 << cfg.region_shift
+    if region == REGION_WEIGHT:
+        return 0, (top >> clog2(lane_groups(cfg.pe))) * lane_groups(cfg.pe)
+    if region == REGION_REGS:
+        if offset == REG_NLAYERS:
+            return REG_NLAYERS, REG_NLAYERS + 1
+        return REG_PROGRAM, REG_PROGRAM + cfg.max_layers * PROGRAM_WORDS
+    return 0, top
 
 
 def writes(image: bytes, cfg: CoreConfig):
@@ -85,9 +102,12 @@ def writes(image: bytes, cfg: CoreConfig):
         if region not in WRITABLE_REGIONS:
             raise ModelImageError(f"model image: record for region {region}")
         n = len(words)
-        span = (-(-(offset + n) // ng)) << gb if region == REGION_WEIGHT else offset + n
-        if span > 1 << rs:
+        lo, hi = writable_range(region, offset, cfg)
+        if offset < lo or offset + n > hi:
             raise ModelImageError(f"model image: record past region end ({offset} + {n})")
+        if region == REGION_REGS and offset == REG_NLAYERS and words[0] != needs[2]:
+            raise ModelImageError(f"model image: layer count {words[0]} differs from the needs "
+                                  f"record's {needs[2]}")
         base = region << rs
         if region == REGION_WEIGHT:
             out += [(base | (i // ng) << gb | i % ng, w) for i, w in enumerate(words, offset)]

@@ -4,7 +4,6 @@ layer, image by image.
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import torch
@@ -13,6 +12,7 @@ from catsnn.artifact import ModelArtifact
 from catsnn.errors import UserError
 from catsnn.host.backends import (BackendOutput, EvalOptions, ImageError, ReferenceBackend,
                                   make_backend)
+from catsnn.progress import Progress
 
 
 def first_difference(a: torch.Tensor, b: torch.Tensor):
@@ -73,8 +73,7 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
     sops_total, have_sops = 0, True
     cycles_total = None
     per_image = []          # image, label, class, reference class, bit-exact, cycles
-    tty = sys.stderr.isatty()
-    last_print = 0.0
+    shown = Progress(progress)
     for i in range(0, n, batch):
         x, y = images[i:i + batch], labels[i:i + batch]
         t0 = time.perf_counter()
@@ -103,14 +102,9 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
                                   "cycles": int(out.cycles[j]) if out.cycles is not None
                                   else None})
         done = min(n, i + batch)
-        now = time.perf_counter()
-        if progress and (tty or now - last_print > 10 or done == n):
-            msg = (f"[eval {backend}] {done}/{n} images  top-1 {correct / done:.4f}  "
-                   f"{done / max(seconds, 1e-9):.3g} img/s"
-                   + (f"  mismatches {mismatches}" if check else ""))
-            print(("\r" if tty else "") + msg, end="" if tty and done < n else "\n",
-                  file=sys.stderr, flush=True)
-            last_print = now
+        shown.update(f"[eval {backend}] {done}/{n} images  top-1 {correct / done:.4f}  "
+                     f"{done / max(seconds, 1e-9):.3g} img/s"
+                     + (f"  mismatches {mismatches}" if check else ""), final=done == n)
     result = {"backend": backend, "images": n, "offset": offset, "correct": correct,
               "top1": correct / n if n else 0.0,
               "images_per_s": n / seconds if seconds else 0.0}

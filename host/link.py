@@ -8,6 +8,7 @@ error, never a hang.
 """
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import time
@@ -27,6 +28,10 @@ class DeviceError(UserError):
                          f"{P.ERROR_NAMES.get(code, f'error {code}')}: {message}")
 
 
+# error replies that say the request frame itself arrived damaged: worth sending again
+TRANSPORT_ERRORS = (P.ERR_BAD_CRC, P.ERR_TRUNCATED, P.ERR_OVERSIZE)
+
+
 class Link:
     def __init__(self, url: str, timeout: float = 10.0, retries: int = 2, baudrate=115200):
         import serial
@@ -38,9 +43,14 @@ class Link:
         sock = getattr(self.ser, "_socket", None)
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.seq = 0
+        # sequence numbers 1..255, from a random start: 0 is the firmware's (its boot hello,
+        # errors about frames cut before their sequence byte), and a new client's first request
+        # is unlikely to repeat the previous client's last one (which the firmware would take
+        # for a resend)
+        self.seq = random.randrange(1, 256)
         self.bytes_out = self.bytes_in = 0
         self.seconds = 0.0
+        self.resent = 0                   # requests sent again (no reply, or a transport error)
         self.buf = bytearray()
 
     def close(self):
@@ -94,14 +104,19 @@ class Link:
                 return None
 
     def request(self, ftype: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send one command, return its reply's payload. Raises DeviceError for an error reply,
-        LinkError when no reply comes after the retries."""
+        """Send one command, return its reply's payload. A reply that does not come, or an
+        error saying the request arrived damaged (bad CRC, cut, oversize), sends the same frame
+        again: the firmware answers a resent request without acting twice. Raises DeviceError
+        for any other error reply, LinkError when no reply comes after the retries."""
         timeout = self.timeout if timeout is None else timeout
-        self.seq = (self.seq + 1) & 0xFF
+        self.seq = self.seq % 255 + 1
         frame = P.encode(ftype, self.seq, payload)
         t0 = time.monotonic()
         try:
+            damaged = None
             for attempt in range(self.retries + 1):
+                if attempt:
+                    self.resent += 1
                 self.send_raw(frame)
                 deadline = time.monotonic() + timeout
                 while True:
@@ -113,9 +128,15 @@ class Link:
                         continue                    # a stale reply (or the boot hello)
                     if rtype == P.ERROR:
                         code = rpayload[0] if rpayload else 0
-                        raise DeviceError(code, rpayload[1:].decode("ascii", "replace"), ftype)
+                        err = DeviceError(code, rpayload[1:].decode("ascii", "replace"), ftype)
+                        if code in TRANSPORT_ERRORS:
+                            damaged = err
+                            break                   # it arrived damaged: send again
+                        raise err
                     if rtype == ftype | P.REPLY:
                         return rpayload
+            if damaged is not None:
+                raise damaged
             raise LinkError(f"no reply from the device at {self.url} to command {ftype:#04x} "
                             f"after {self.retries + 1} tries of {timeout:.0f} s (is it running?)")
         finally:

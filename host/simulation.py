@@ -204,20 +204,40 @@ def _listening(port: int) -> bool:
     return False
 
 
-class SimulatedSoC:
-    """A running simulation; a context manager that stops it on exit."""
+def _die_with_parent():
+    """In the simulator's process, before exec: SIGTERM when the process that started it ends
+    (however it ends), so a simulation never outlives its catsnn."""
+    import ctypes
+    import signal
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
-    def __init__(self, core_cfg: CoreConfig = None, port: int = 0, root=None):
+
+class SimulatedSoC:
+    """A running simulation; a context manager that stops it on exit. The UART listens on
+    ``bind`` (loopback by default), one client at a time."""
+
+    def __init__(self, core_cfg: CoreConfig = None, port: int = 0, root=None,
+                 bind: str = "127.0.0.1"):
         from catsnn.boards.sim import sim_config
         self.dir = build_sim(core_cfg, root)
         self.port = port or free_port()
         gw = self.dir / "gateware"
-        (gw / "sim_config.js").write_text(sim_config(self.port).get_json())
+        # the simulator reads ./sim_config.js, ./modules/ and the memory images from its working
+        # folder: one folder per port, so that simulations of one build run side by side
+        run = gw / f"run-{self.port}"
+        shutil.rmtree(run, ignore_errors=True)
+        run.mkdir()
+        for f in [gw / "modules", *gw.glob("*.init")]:
+            (run / f.name).symlink_to(f)
+        (run / "sim_config.js").write_text(sim_config(self.port, bind).get_json())
+        self.run_dir = run
         self.log_path = gw / f"sim-{self.port}.log"
-        self.proc = subprocess.Popen([str(gw / "obj_dir" / "Vsim")], cwd=gw,
+        self.proc = subprocess.Popen([str(gw / "obj_dir" / "Vsim")], cwd=run,
                                      stdin=subprocess.DEVNULL,
                                      stdout=open(self.log_path, "w"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         deadline = time.time() + 30
         while True:
             if self.proc.poll() is not None:
@@ -228,7 +248,7 @@ class SimulatedSoC:
                 self.stop()
                 raise UserError("the simulation did not open its UART port in 30 s")
             time.sleep(0.2)
-        self.url = f"socket://127.0.0.1:{self.port}"
+        self.url = f"socket://{'127.0.0.1' if bind == '0.0.0.0' else bind}:{self.port}"
 
     def stop(self):
         if self.proc.poll() is None:
@@ -238,6 +258,7 @@ class SimulatedSoC:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def __enter__(self):
         return self

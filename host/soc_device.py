@@ -9,7 +9,6 @@ most ``READ_WORDS`` words.
 from __future__ import annotations
 
 import struct
-import sys
 import time
 
 import torch
@@ -18,6 +17,7 @@ from catsnn.gateware.core_config import COUNTERS, INFO_REGS, CoreConfig, config_
 from catsnn.host import protocol as P
 from catsnn.host.device import DeviceInfo, DeviceResult
 from catsnn.host.link import Link
+from catsnn.progress import Progress
 
 CHUNK = P.MAX_PAYLOAD - 4
 READ_WORDS = 1024
@@ -63,17 +63,14 @@ class SocDevice:
         return DeviceInfo(self.cfg, f"SoC at {self.url}", self.firmware_version)
 
     def load_model(self, image: bytes) -> int:
-        t0, last = time.monotonic(), 0.0
+        t0, shown = time.monotonic(), Progress(self.progress)
         self.link.request(P.CMD_LOAD_BEGIN, struct.pack("<II", len(image), P.crc32(image)))
         for off in range(0, len(image), CHUNK):
             self.link.request(P.CMD_LOAD_CHUNK, struct.pack("<I", off) + image[off:off + CHUNK])
-            now = time.monotonic()
-            if self.progress and (now - last > 2 or off + CHUNK >= len(image)):
-                done = min(len(image), off + CHUNK)
-                print(f"[soc] loading model {done / 1024:.0f}/{len(image) / 1024:.0f} KiB "
-                      f"({done / max(now - t0, 1e-9) / 1024:.1f} KiB/s)", file=sys.stderr,
-                      flush=True)
-                last = now
+            done = min(len(image), off + CHUNK)
+            shown.update(f"[soc] loading model {done / 1024:.0f}/{len(image) / 1024:.0f} KiB "
+                         f"({done / max(time.monotonic() - t0, 1e-9) / 1024:.1f} KiB/s)",
+                         final=done == len(image))
         (layers,) = struct.unpack("<I", self.link.request(P.CMD_LOAD_END))
         return layers
 
@@ -110,4 +107,4 @@ class SocDevice:
     def stats(self) -> dict:
         l = self.link
         return {"link_bytes_per_s": (l.bytes_in + l.bytes_out) / l.seconds if l.seconds else 0.0,
-                "link_bytes": l.bytes_in + l.bytes_out}
+                "link_bytes": l.bytes_in + l.bytes_out, "link_resent": l.resent}

@@ -47,8 +47,12 @@ class VerilatorDevice:
 
     def load_model(self, image: bytes) -> int:
         self.layers = 0
-        if self._status() & STATUS_BUSY:
+        st = self._status()
+        if st & STATUS_BUSY:
             raise DeviceStateError("core busy")
+        if st & STATUS_PAUSED:      # finish a run left paused on the model it started with
+            self.sim.write(self._reg(REG_CTRL), CTRL_CONTINUE)
+            self._stop_wait()
         needs, writes = model_image.writes(image, self.cfg)
         self.sim.write_pairs(writes)
         self.layers, self.image_len = needs[2], needs[7]
@@ -60,8 +64,12 @@ class VerilatorDevice:
         if len(pixels) != self.image_len:
             raise DeviceStateError(f"image of {len(pixels)} bytes, the model expects "
                                    f"{self.image_len}")
-        if self._status() & STATUS_BUSY:
+        st = self._status()
+        if st & STATUS_BUSY:
             raise DeviceStateError("core busy")
+        if st & STATUS_PAUSED:       # a run left paused: finish it first (as the firmware does)
+            self.sim.write(self._reg(REG_CTRL), CTRL_CONTINUE)
+            self._stop_wait()
         self.sim.write_block(word_address(self.cfg, REGION_IMAGE, 0), list(pixels))
         self.sim.write(self._reg(REG_CTRL), CTRL_START | (CTRL_STEP if step else 0))
         return self._stop_wait()

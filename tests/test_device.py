@@ -2,6 +2,7 @@
 checks (the firmware's rules), the one driver, device selection by port, and the core's sizing
 without training code."""
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -68,6 +69,8 @@ def bad_images(cfg):
     needs_len = image_format.RECORD.size + 4 * image_format.NEEDS_WORDS
     wrong_p = bytearray(good)
     struct.pack_into("<I", wrong_p, image_format.RECORD.size, cfg.pe + 1)
+    zero_layers = bytearray(good)
+    struct.pack_into("<I", zero_layers, image_format.RECORD.size + 8, 0)
     too_many = bytearray(good)
     struct.pack_into("<I", too_many, image_format.RECORD.size + 12, 10 ** 6)
     return {
@@ -80,13 +83,18 @@ def bad_images(cfg):
         "holds 2 words, the image ends": good + image_format.encode_record(
             REGION_REGS, 0, [0, 0])[:-4],
         "record header cut": good + b"\x02\0\0",
+        "differs from the needs record's 2": good + image_format.encode_record(
+            REGION_REGS, 2, [9]),
+        "model has 0 layers, core holds 1..16": bytes(zero_layers),
+        # the control register: a model image cannot start the core
+        "record past region end (0 + 1)": good + image_format.encode_record(REGION_REGS, 0, [1]),
     }
 
 
 @pytest.mark.parametrize("what", sorted(bad_images(CoreConfig.compact(16))))
 def test_a_bad_model_image_is_refused_and_leaves_no_model(core16, what):
     image = bad_images(core16.cfg)[what]
-    with pytest.raises((image_format.ModelImageError, DoesNotFit), match=what):
+    with pytest.raises((image_format.ModelImageError, DoesNotFit), match=re.escape(what)):
         core16.load_model(image)
     with pytest.raises(DeviceStateError, match="no model loaded"):
         core16.run(bytes(48))
@@ -186,3 +194,14 @@ def test_a_device_failure_names_its_test_image(core16, shipped_model, data, monk
     with pytest.raises(UserError, match=r"^core: test image 42: device: run did not finish"):
         evaluate(load_artifact(shipped_model), "core", split.images[40:45],
                  split.labels[40:45], offset=40, progress=False)
+
+
+def test_a_run_left_paused_is_finished_before_the_next_run(core16):
+    """A client that goes away in step mode leaves the core paused; the next RUN finishes that
+    run first (as the firmware does), then runs its own image."""
+    art = random_artifact([4, "P", 4, "P"], T=8)
+    drv = CoreDriver(core16, art)
+    img = random_images(2)
+    want = drv.run_image(img[1]).potentials
+    core16.run(bytes(img[0].reshape(-1).tolist()), step=True)     # paused after layer 0
+    assert torch.equal(drv.run_image(img[1], with_maps=True).potentials, want)

@@ -1,6 +1,12 @@
 /* LiteX's serial2tcp sim module (BSD-2-Clause, litex/build/sim/core/modules/serial2tcp)
- * with two fixes for catsnn, both in read_handler: a bounded read into the ring buffer, and
- * a clean disconnect. */
+ * with catsnn's changes:
+ * - a bounded read into the ring buffer, and a clean disconnect (read_handler);
+ * - it listens on the address given as "bind" (catsnn: 127.0.0.1 unless asked otherwise);
+ * - one client at a time: a second connection gets one line saying so and is closed, while
+ *   the first stays served; a client that has gone is noticed at the next connection;
+ * - a new client's bytes reach the UART only after HOLD_TICKS clock cycles, longer than the
+ *   firmware's inter-byte timeout, so a frame the previous client left half-sent is dropped by
+ *   the firmware before the new client's first frame begins. */
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -8,6 +14,7 @@
 #include "error.h"
 #include <unistd.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <event2/event.h>
@@ -28,7 +35,12 @@ struct session_s {
   int data_start;
   int datalen;
   int fd;
+  uint64_t hold;       /* clock cycles before a new client's bytes go to the UART */
 };
+
+#define HOLD_TICKS 300000    /* > the firmware's FRAME_TIMEOUT_MS at the 1 MHz sim clock */
+static const char busy_msg[] =
+    "catsnn sim: busy: another client is connected (one client at a time)\n";
 
 struct event_base *base;
 
@@ -138,6 +150,7 @@ void read_handler(int fd, short event, void *arg)
     close(fd);
     if (s->fd == fd)
       s->fd = 0;
+    s->datalen = 0;    /* what the client sent and the UART has not taken goes with it */
     return;
   }
   for(i = 0; i < read_len; i++)
@@ -153,12 +166,40 @@ static void event_handler(int fd, short event, void *arg)
     read_handler(fd, event, arg);
 }
 
+static void drop_client(struct session_s *s)
+{
+  if (s->ev) {
+    event_del(s->ev);
+    event_free(s->ev);
+    s->ev = NULL;
+  }
+  if (s->fd)
+    close(s->fd);
+  s->fd = 0;
+  s->datalen = 0;
+}
+
 static void accept_conn_cb(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *address, int socklen,  void *ctx)
 {
   struct session_s *s = (struct session_s*)ctx;
   struct timeval tv = {1, 0};
 
+  if (s->fd) {
+    /* is the current client still there? (its end-of-file may not be handled yet) */
+    char c;
+    ssize_t r = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      drop_client(s);
+    } else {
+      if (send(fd, busy_msg, sizeof(busy_msg) - 1, MSG_NOSIGNAL) < 0) {
+        /* the refused client may be gone already: nothing to do */
+      }
+      close(fd);
+      return;
+    }
+  }
   s->fd = fd;
+  s->hold = HOLD_TICKS;
   s->ev = event_new(base, fd, EV_READ | EV_PERSIST , event_handler, s);
   event_add(s->ev, &tv);
 }
@@ -177,6 +218,7 @@ static int serial2tcp_new(void **sess, char *args)
   int ret = RC_OK;
   struct session_s *s = NULL;
   char *cport = NULL;
+  char *cbind = NULL;
   int port;
   struct evconnlistener *listener;
   struct sockaddr_in sin;
@@ -192,6 +234,9 @@ static int serial2tcp_new(void **sess, char *args)
   printf("Found port %s\n", cport);
   sscanf(cport, "%d", &port);
   free(cport);
+  ret = litex_sim_module_get_args(args, "bind", &cbind);
+  if(RC_OK != ret)
+    goto out;
   if(!port) {
     ret = RC_ERROR;
     fprintf(stderr, "Invalid port selected!\n");
@@ -207,7 +252,13 @@ static int serial2tcp_new(void **sess, char *args)
 
   memset(&sin, 0, sizeof(sin));
   sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(0);
+  if (inet_pton(AF_INET, cbind, &sin.sin_addr) != 1) {
+    ret = RC_ERROR;
+    fprintf(stderr, "Invalid bind address %s\n", cbind);
+    free(cbind);
+    goto out;
+  }
+  free(cbind);
   sin.sin_port = htons(port);
   listener = evconnlistener_new_bind(base, accept_conn_cb, s,  LEV_OPT_CLOSE_ON_FREE|LEV_OPT_REUSEABLE, -1, (struct sockaddr*)&sin, sizeof(sin));
   if (!listener) {
@@ -269,6 +320,10 @@ static int serial2tcp_tick(void *sess, uint64_t time_ps)
   }
 
   *s->rx_valid=0;
+  if (s->hold) {
+    s->hold--;
+    return ret;
+  }
   if(s->datalen) {
     c = s->databuf[s->data_start];
     *s->rx = c;
