@@ -118,13 +118,14 @@ class DeviceBackend:
         if opts.jobs > 1 and port not in ("core", "sim"):
             raise UserError(f"--jobs {opts.jobs}: a link ({port}) is one device; side by side "
                             f"runs need --port core or sim")
-        self.device = open_device(port, pe=opts.pe, timeout=opts.timeout,
-                                  progress=opts.progress)
-        self.pool = None
+        self.device = self.pool = None
         try:
-            self.driver = CoreDriver(self.device, art)
-            if opts.jobs > 1:
+            if opts.jobs > 1:         # the workers hold the devices
                 self.pool = DevicePool(art, port, opts)
+            else:
+                self.device = open_device(port, pe=opts.pe, timeout=opts.timeout,
+                                          progress=opts.progress)
+                self.driver = CoreDriver(self.device, art)
         except BaseException:
             self.close()
             raise
@@ -145,15 +146,23 @@ class DeviceBackend:
                              cycles=torch.tensor([r.cycles for r in runs], dtype=torch.int64))
 
     def info(self):
-        d = self.device.info()
-        return {"pe": d.cfg.pe, "device": d.description, "model_load_s": self.driver.load_s,
-                **({"jobs": self.pool.jobs} if self.pool else {}), **self.device.stats()}
+        if self.pool is not None:
+            return {**self.pool.info(), "jobs": self.pool.jobs}
+        return device_info(self.device, self.driver)
 
     def close(self):
         if self.pool is not None:
             self.pool.close()
             self.pool = None
-        self.device.close()
+        if self.device is not None:
+            self.device.close()
+            self.device = None
+
+
+def device_info(device, driver) -> dict:
+    d = device.info()
+    return {"pe": d.cfg.pe, "device": d.description, "model_load_s": driver.load_s,
+            **device.stats()}
 
 
 class ImageError(UserError):
@@ -179,6 +188,19 @@ class DevicePool:
 
     def __init__(self, art: ModelArtifact, port: str, opts: EvalOptions):
         import multiprocessing
+
+        from catsnn.gateware.core_config import CoreConfig
+        from catsnn.gateware.placement import plan_model
+        # here, once: a model that does not fit is refused, and the build is made (the workers
+        # then find it in the cache)
+        cfg = CoreConfig.compact(opts.pe)
+        plan_model(art, cfg)
+        if port == "core":
+            from catsnn.gateware.verilator_core import build_core
+            build_core(cfg, quiet=not opts.progress)
+        else:
+            from catsnn.host.simulation import build_sim
+            build_sim(cfg)
         self.jobs = opts.jobs
         ctx = multiprocessing.get_context("spawn")   # no forked torch or Verilator state
         self.pool = ctx.Pool(opts.jobs, initializer=_worker_init,
@@ -191,23 +213,42 @@ class DevicePool:
                   if cuts[j + 1] > cuts[j]]
         return [r for part in self.pool.map(_worker_run, slices) for r in part]
 
+    def info(self) -> dict:
+        """The first worker's device figures."""
+        return self.pool.apply(_worker_info)
+
     def close(self):
         self.pool.terminate()
         self.pool.join()
 
 
 _worker_driver = None
+_worker_error = None
 
 
 def _worker_init(art, port, pe, timeout):
-    global _worker_driver
+    """A worker's device. A failure is kept and raised by the first job: a pool whose
+    initializer raised would start new workers forever."""
+    global _worker_driver, _worker_error
     from catsnn.host.device import open_device
     from catsnn.host.driver import CoreDriver
     torch.set_num_threads(1)
-    _worker_driver = CoreDriver(open_device(port, pe=pe, timeout=timeout, progress=False), art)
+    try:
+        _worker_driver = CoreDriver(open_device(port, pe=pe, timeout=timeout, progress=False),
+                                    art)
+    except Exception as e:
+        _worker_error = UserError(f"a --jobs worker could not start its device: {e}")
+
+
+def _worker_info():
+    if _worker_error is not None:
+        raise _worker_error
+    return device_info(_worker_driver.device, _worker_driver)
 
 
 def _worker_run(job):
+    if _worker_error is not None:
+        raise _worker_error
     first, pixels, with_maps = job
     return [run_image(_worker_driver, first + i, img, with_maps) for i, img in enumerate(pixels)]
 

@@ -205,3 +205,10 @@ def test_a_run_left_paused_is_finished_before_the_next_run(core16):
     want = drv.run_image(img[1]).potentials
     core16.run(bytes(img[0].reshape(-1).tolist()), step=True)     # paused after layer 0
     assert torch.equal(drv.run_image(img[1], with_maps=True).potentials, want)
+
+
+def test_jobs_with_a_model_that_does_not_fit_is_one_error(core16, data):
+    from pathlib import Path
+    vgg = Path(__file__).resolve().parents[1] / "models" / "vgg16-cifar10.catsnn.xz"
+    assert cli_main(["eval", str(vgg), "--backend", "core", "--jobs", "2", "--data", data,
+                     "--limit", "2", "--quiet"]) == 2
