@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -258,6 +259,9 @@ def build_parser():
     from catsnn.host.backends import BACKENDS
     p = argparse.ArgumentParser(prog="catsnn", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the build tools' own output (LiteX, meson, Verilator) on the "
+                        "console instead of only in the build's log file")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     sub.add_parser("train", help="train a network (catsnn train --help)", add_help=False)
@@ -348,6 +352,8 @@ def main(argv=None):
         from catsnn.training.train import main as train_main
         return _guard(lambda: train_main(argv[1:]))
     a = build_parser().parse_args(argv)
+    if a.verbose:
+        os.environ["CATSNN_VERBOSE"] = "1"
     return _guard(lambda: a.func(a))
 
 

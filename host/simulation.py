@@ -120,6 +120,8 @@ class SocBuild:
         self.console = os.fdopen(os.dup(2), "w", buffering=1)
         self.t0 = time.time()
         self.times = {}
+        print(f"{what}: building in {out} (tool output: {out / 'build.log'})",
+              file=self.console, flush=True)
 
     def step(self, name, fn, heartbeat: float = 60.0):
         t0 = time.time()
@@ -153,7 +155,10 @@ class SocBuild:
             return ""
 
     def run_quiet(self, fn):
-        """Run fn with stdout/stderr (also of its children) going to the build log."""
+        """Run fn with stdout/stderr (also of its children) going to the build log; with
+        CATSNN_VERBOSE=1 (`catsnn -v ...`) they stay on the console."""
+        if os.environ.get("CATSNN_VERBOSE") == "1":
+            return fn()
         sys.stdout.flush()
         sys.stderr.flush()
         old_out, old_err = os.dup(1), os.dup(2)
