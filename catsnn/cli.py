@@ -235,6 +235,18 @@ def cmd_sim(a):
 
 
 def cmd_build(a):
+    from catsnn.boards import pynq
+    if a.board in pynq.BOARDS:          # Vivado targets: sources and script, or a bitstream
+        r = pynq.build_pynq(a.board, a.pe)
+        if a.json:
+            print(json.dumps(r))
+        else:
+            for k in ("device", "pe", "verilog", "vivado_script", "bitstream"):
+                print(f"{k:14s} {r[k]}")
+            print(f"{'window':14s} {r['window_bytes'] // 1024} KiB at {r['base_address']:#010x}, "
+                  f"FCLK0 {r['fclk_mhz']} MHz")
+            print(f"{'next':14s} {r['next']}")
+        return 0
     from catsnn.host.board_build import build_board
     r = build_board(a.board, a.device, a.pe)
     if a.json:
@@ -338,7 +350,9 @@ def build_parser():
     s.set_defaults(func=cmd_sim)
 
     bd = sub.add_parser("build", help="bitstream for a board (open toolchain)")
-    bd.add_argument("--board", required=True, help="ulx3s, colorlight_i5, orangecrab")
+    bd.add_argument("--board", required=True,
+                    help="ulx3s, colorlight_i5, orangecrab (open toolchain); pynq_z2, pynq_z1 "
+                         "(Verilog + Vivado script)")
     bd.add_argument("--device", default=None, help="FPGA variant (default: the board's)")
     bd.add_argument("--pe", type=int, default=None, help="PE lanes (default: the board's)")
     bd.add_argument("--json", action="store_true")

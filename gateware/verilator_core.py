@@ -57,44 +57,54 @@ def _verilator_version() -> str:
 
 
 def build_core(cfg: CoreConfig, build_root: Path | None = None, quiet=False) -> Path:
-    """The harness library for this configuration, built if not cached. Returns its path."""
-    verilog = core_verilog(cfg)
-    harness = (HERE / "sim" / "core_harness.cpp").read_text()
+    """The harness library of the core (Wishbone window) for this configuration, built if not
+    cached. Returns its path."""
+    return build_verilated("core", core_verilog(cfg), TOP, "core_harness.cpp", cfg, build_root,
+                           quiet)
+
+
+def build_verilated(kind: str, verilog: str, top: str, harness_name: str, cfg: CoreConfig,
+                    build_root: Path | None = None, quiet=False) -> Path:
+    """A Verilog top with its C harness (sim/) as a shared library, cached under
+    build/<kind>/<P>pe-<hash> (rebuilt only when the Verilog, the harness, the configuration or
+    Verilator change)."""
+    harness = (HERE / "sim" / harness_name).read_text()
     key = hashlib.sha256("\0".join([verilog, harness, _verilator_version(),
                                     repr(dataclasses.astuple(cfg))]).encode()).hexdigest()[:16]
-    root = Path(build_root or paths.build_root()) / "core"
+    root = Path(build_root or paths.build_root()) / kind
     out = root / f"{cfg.pe}pe-{key}"
-    lib = out / "libcatsnn_core.so"
+    name = f"libcatsnn_{kind}.so"
+    lib = out / name
     if lib.exists():
         return lib
     tmp = root / f".tmp-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    (tmp / f"{TOP}.v").write_text(verilog)
-    shutil.copy(HERE / "sim" / "core_harness.cpp", tmp / "core_harness.cpp")
+    (tmp / f"{top}.v").write_text(verilog)
+    (tmp / harness_name).write_text(harness)
     jobs = str(max(1, min(2, os.cpu_count() or 1)))
-    cmd = ["verilator", "--cc", f"{TOP}.v", "--top-module", TOP, "--exe", "core_harness.cpp",
+    cmd = ["verilator", "--cc", f"{top}.v", "--top-module", top, "--exe", harness_name,
            "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
            "-Wno-lint", "-Wno-style", "-CFLAGS", "-fPIC -O2", "-LDFLAGS", "-shared",
-           "-o", "libcatsnn_core.so", "--build", "-j", jobs]
+           "-o", name, "--build", "-j", jobs]
     if not quiet:
-        print(f"core: building the Verilator model (P={cfg.pe}) in {out} ...", file=sys.stderr,
-              flush=True)
+        print(f"{kind}: building the Verilator model (P={cfg.pe}) in {out} ...",
+              file=sys.stderr, flush=True)
     t0 = time.time()
     r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
     if r.returncode != 0:
         (tmp / "build.log").write_text(r.stdout + r.stderr)
-        raise UserError(f"core: Verilator build failed, log in {tmp / 'build.log'}: "
+        raise UserError(f"{kind}: Verilator build failed, log in {tmp / 'build.log'}: "
                         f"{(r.stderr.strip().splitlines() or ['?'])[-1]}")
-    built = tmp / "obj_dir" / "libcatsnn_core.so"
+    built = tmp / "obj_dir" / name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     shutil.copy(built, lib.with_suffix(".tmp"))
     os.replace(lib.with_suffix(".tmp"), lib)
-    (out / f"{TOP}.v").write_text(verilog)
+    (out / f"{top}.v").write_text(verilog)
     shutil.rmtree(tmp, ignore_errors=True)
     if not quiet:
-        print(f"core: built in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+        print(f"{kind}: built in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     return lib
 
 
@@ -161,3 +171,41 @@ class CoreSim:
         if n < 0:
             raise CoreError(f"core: no result after {max_cycles} cycles (hung?)")
         return n
+
+
+class AxiSim:
+    """The core behind its AXI-Lite slave (axi_core.py) under Verilator, with the interface of
+    ``pynq.MMIO``: ``read(offset)`` and ``write(offset, value)`` at byte offsets of the window.
+    Every access is one AXI-Lite transaction; the core runs while they happen."""
+
+    def __init__(self, cfg: CoreConfig = CoreConfig(), build_root=None, quiet=False):
+        from catsnn.gateware.axi_core import TOP as AXI_TOP, axi_core_verilog
+        self.cfg = cfg
+        self.lib = ctypes.CDLL(str(build_verilated("axi", axi_core_verilog(cfg), AXI_TOP,
+                                                   "axi_harness.cpp", cfg, build_root, quiet)))
+        L = self.lib
+        L.axi_new.restype = ctypes.c_void_p
+        L.axi_free.argtypes = [ctypes.c_void_p]
+        L.axi_write.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
+        L.axi_write.restype = ctypes.c_int
+        L.axi_read.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_int)]
+        L.axi_read.restype = ctypes.c_uint32
+        L.axi_idle.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+        self.h = ctypes.c_void_p(L.axi_new())
+        self._ok = ctypes.c_int()
+
+    def __del__(self):
+        h = getattr(self, "h", None)
+        if h is not None:
+            self.lib.axi_free(h)
+            self.h = None
+
+    def read(self, offset: int) -> int:
+        value = self.lib.axi_read(self.h, offset, ctypes.byref(self._ok))
+        if not self._ok.value:
+            raise CoreError(f"AXI-Lite read at {offset:#x}: no response")
+        return value
+
+    def write(self, offset: int, value: int) -> None:
+        if self.lib.axi_write(self.h, offset, value & 0xFFFFFFFF) != 0:
+            raise CoreError(f"AXI-Lite write at {offset:#x}: no response")

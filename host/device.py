@@ -68,11 +68,15 @@ class Device(Protocol):
 
 def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool = True) -> Device:
     """The device named by ``port``: ``core`` (the Verilator core alone, sized for the compact
-    model at P = pe), ``sim`` (a private simulated SoC), or a link URL (``/dev/ttyUSB0``,
+    model at P = pe), ``sim`` (a private simulated SoC), ``pynq[:BITFILE]`` (on a PYNQ board:
+    the core in its programmable logic), or a link URL (``/dev/ttyUSB0``,
     ``socket://HOST:PORT``, any pyserial URL)."""
     if port == "core":
         from catsnn.host.verilator_device import VerilatorDevice
         return VerilatorDevice(CoreConfig.compact(pe))
+    if port == "pynq" or port.startswith("pynq:"):
+        from catsnn.host.pynq_device import PynqDevice
+        return PynqDevice.open(port[5:] or None)
     from catsnn.host.soc_device import SocDevice
     if port == "sim":
         return SocDevice.simulated(CoreConfig.compact(pe), timeout=timeout, progress=progress)
