@@ -7,7 +7,7 @@ import time
 
 
 class Progress:
-    def __init__(self, enabled: bool = True, interval: float = 10.0, stream=None):
+    def __init__(self, enabled: bool = True, interval: float = 15.0, stream=None):
         self.enabled, self.interval = enabled, interval
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()

@@ -127,7 +127,8 @@ class SocBuild:
         t0 = time.time()
         # to the console as it was when the build began: run_quiet points fd 2 at the log
         say = lambda m: print(f"{self.what}: {m}", file=self.console, flush=True)  # noqa: E731
-        say(f"[{name}] ...")
+        if self.console.isatty():       # a log or a pipe gets one line per step: its result
+            say(f"[{name}] ...")
         done = threading.Event()
 
         def beat():  # long tool runs (nextpnr: minutes) show where they are
