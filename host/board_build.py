@@ -116,13 +116,13 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     from litex.soc.integration.common import get_mem_data
     root = Path(root or paths.build_root()) / "boards"
     out = root / f"{board}-{device}-{pe}pe-{source_hash(cfg)}"
-    b = SocBuild(out, cfg, f"{board} ({device})")
-    _tool_wrappers(out / "bin")
     # YoWASP sees every top-level folder except /tmp (its own scratch): the build lives under
-    # the repository, never in /tmp
+    # the repository, never in /tmp (checked before anything is created)
     if str(out.resolve()).startswith("/tmp/"):
         raise UserError(f"build folder {out} is under /tmp, which YoWASP tools cannot see; "
                         f"set CATSNN_BUILD to a folder elsewhere")
+    b = SocBuild(out, cfg, f"{board} ({device})")
+    _tool_wrappers(out / "bin")
 
     def headers():
         soc = mod.board_soc(cfg, device=device)
