@@ -27,6 +27,11 @@ def build_root() -> Path:
         return Path(os.environ["CATSNN_BUILD"])
     if checkout() is not None:
         return checkout() / "build"
+    return user_cache()
+
+
+def user_cache() -> Path:
+    """``$XDG_CACHE_HOME/catsnn``, default ``~/.cache/catsnn``."""
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "catsnn"
 

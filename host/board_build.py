@@ -109,16 +109,25 @@ def models_that_fit(cfg: CoreConfig) -> dict:
     return out
 
 
+def _under_tmp(path: Path) -> bool:
+    return str(path.resolve()).startswith("/tmp/")
+
+
 def build_board(board: str, device: str | None = None, pe: int | None = None, root=None) -> dict:
     mod, device, cfg = board_config(board, device, pe)
     pe = cfg.pe
     from litex.soc.integration.builder import Builder
     from litex.soc.integration.common import get_mem_data
-    root = Path(root or paths.build_root()) / "boards"
-    out = root / f"{board}-{device}-{pe}pe-{source_hash(cfg)}"
-    # YoWASP sees every top-level folder except /tmp (its own scratch): the build lives under
-    # the repository, never in /tmp (checked before anything is created)
-    if str(out.resolve()).startswith("/tmp/"):
+    # YoWASP's tools see every top-level folder except /tmp (their own scratch): a board build
+    # never lives there. A default build root under /tmp (a checkout there) moves to the user's
+    # cache folder; a folder the user chose there is refused. The sources the build reads
+    # from outside its folder are copied into it (gateware step), so the checkout and its venv
+    # may be anywhere.
+    root = Path(root or paths.build_root())
+    if _under_tmp(root) and root == paths.build_root() and "CATSNN_BUILD" not in os.environ:
+        root = paths.user_cache()
+    out = root / "boards" / f"{board}-{device}-{pe}pe-{source_hash(cfg)}"
+    if _under_tmp(out):
         raise UserError(f"build folder {out} is under /tmp, which YoWASP tools cannot see; "
                         f"set CATSNN_BUILD to a folder elsewhere")
     b = SocBuild(out, cfg, f"{board} ({device})")
@@ -133,6 +142,13 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     def gateware(fw_bin):
         words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
         soc = mod.board_soc(cfg, firmware=words, device=device)
+        # the CPU's Verilog (in the venv, maybe under /tmp) is copied into the build folder:
+        # added here with copy=True, LiteX's own later add_source of the same file keeps it so
+        from litex.soc.cores.cpu.vexriscv.core import CPU_VARIANTS
+        from litex import get_data_mod
+        vdir = get_data_mod("cpu", "vexriscv").data_location
+        soc.platform.add_source(os.path.join(vdir, CPU_VARIANTS[soc.cpu.variant] + ".v"),
+                                copy=True)
         builder = Builder(soc, output_dir=str(out), compile_software=False,
                           compile_gateware=True)
         builder.build(run=True)
