@@ -3,6 +3,7 @@ flow compiles (firmware, Verilator harness, the simulator's UART module), builds
 user's cache folder, models are taken by path."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,9 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_runs_the_core(tmp_path, shipped_model, data):
+    # built from a copy of the sources: setuptools' build/lib in the checkout would keep files
+    # that no longer exist and put them in the wheel
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "runs", "models", "*.egg-info", "__pycache__"))
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(dist), str(REPO)], check=True, cwd=tmp_path)
+                    "-q", "-w", str(dist), str(src)], check=True, cwd=tmp_path)
     (wheel,) = dist.glob("catsnn-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ("catsnn/firmware/main.c", "catsnn/firmware/Makefile", "catsnn/firmware/linker.ld",
