@@ -142,13 +142,12 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     def gateware(fw_bin):
         words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
         soc = mod.board_soc(cfg, firmware=words, device=device)
-        # the CPU's Verilog (in the venv, maybe under /tmp) is copied into the build folder:
-        # added here with copy=True, LiteX's own later add_source of the same file keeps it so
-        from litex.soc.cores.cpu.vexriscv.core import CPU_VARIANTS
-        from litex import get_data_mod
-        vdir = get_data_mod("cpu", "vexriscv").data_location
-        soc.platform.add_source(os.path.join(vdir, CPU_VARIANTS[soc.cpu.variant] + ".v"),
-                                copy=True)
+        # every Verilog source (the CPU's lives in the venv, maybe under /tmp) is copied into
+        # the build folder: the SoC is finalized first, so that the CPU has added its sources
+        # (Builder's own finalize is then a no-op), and each is marked for copying
+        soc.finalize()
+        soc.platform.sources = [(f, lang, lib, True) for f, lang, lib, *_ in
+                                soc.platform.sources]
         builder = Builder(soc, output_dir=str(out), compile_software=False,
                           compile_gateware=True)
         builder.build(run=True)
