@@ -1,4 +1,6 @@
-"""The default target: the catsnn SoC under Verilator (LiteX sim), UART on a TCP socket."""
+"""The default target: the catsnn SoC under Verilator (LiteX sim), UART on a TCP socket; with
+``ethernet``, also LiteEth on LiteX's TAP-backed PHY model (host/netns.py makes the private
+network namespace the TAP lives in)."""
 from pathlib import Path
 
 from litex.build.generic_platform import Pins, Subsignal
@@ -21,7 +23,20 @@ _io = [
         Subsignal("sink_ready", Pins(1)),
         Subsignal("sink_data", Pins(8)),
     ),
+    ("eth", 0,
+        Subsignal("source_valid", Pins(1)),
+        Subsignal("source_ready", Pins(1)),
+        Subsignal("source_data", Pins(8)),
+        Subsignal("sink_valid", Pins(1)),
+        Subsignal("sink_ready", Pins(1)),
+        Subsignal("sink_data", Pins(8)),
+    ),
 ]
+
+# the simulated network (TEST-NET-1, inside a namespace of its own): the SoC and the host's TAP
+SOC_IP = "192.0.2.50"
+HOST_IP = "192.0.2.100"
+TAP = "catsnn0"
 
 
 class Platform(SimPlatform):
@@ -29,10 +44,13 @@ class Platform(SimPlatform):
         SimPlatform.__init__(self, "SIM", _io)
 
 
-def sim_soc(core_cfg, firmware=None):
+def sim_soc(core_cfg, firmware=None, ethernet=False):
     platform = Platform()
     soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="sim")
     soc.crg = CRG(platform.request("sys_clk"))
+    if ethernet:
+        from liteeth.phy.model import LiteEthPHYModel
+        soc.add_guarded_etherbone(LiteEthPHYModel(platform.request("eth")), SOC_IP)
     return soc
 
 
@@ -40,11 +58,14 @@ SIM_MODULES = Path(__file__).resolve().parent / "sim_modules"
 EXTRA_MODULES = ["catsnn_serial2tcp"]
 
 
-def sim_config(port: int, bind: str = "127.0.0.1") -> SimConfig:
+def sim_config(port: int, bind: str = "127.0.0.1", ethernet: bool = False) -> SimConfig:
     """The UART on TCP ``bind:port`` (LiteX's serial2tcp with catsnn's changes:
     boards/sim_modules/). The port is a debug port without authentication: loopback unless the
-    user binds it elsewhere."""
+    user binds it elsewhere. With ``ethernet``, LiteX's ``ethernet`` module opens TAP
+    ``catsnn0`` with the host's address (only ever inside a private network namespace)."""
     cfg = SimConfig()
     cfg.add_clocker("sys_clk", freq_hz=SYS_CLK_FREQ)
     cfg.add_module("catsnn_serial2tcp", "serial", args={"port": port, "bind": bind})
+    if ethernet:
+        cfg.add_module("ethernet", "eth", args={"interface": TAP, "ip": HOST_IP})
     return cfg

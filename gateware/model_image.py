@@ -114,3 +114,25 @@ def writes(image: bytes, cfg: CoreConfig):
         else:
             out += [(base | (offset + k), w) for k, w in enumerate(words)]
     return needs, out
+
+
+def spans(pairs, cfg: CoreConfig) -> list[tuple[int, list[int]]]:
+    """``writes``' pairs as runs of consecutive word addresses [(first address, words)], in
+    order, for buses that write blocks. Between two weight words a gap of unused lane-group
+    slots (bus offsets with ``offset % 2**clog2(G) >= G``, which the window ignores) is filled
+    with zeros, so the weights of a model form one run."""
+    rs, ng, gb = cfg.region_shift, lane_groups(cfg.pe), clog2(lane_groups(cfg.pe))
+    out: list[tuple[int, list[int]]] = []
+    for adr, value in pairs:
+        if out:
+            start, words = out[-1]
+            end = start + len(words)
+            if adr == end:
+                words.append(value)
+                continue
+            if (adr >> rs == REGION_WEIGHT and (end - 1) >> rs == REGION_WEIGHT and adr > end
+                    and all((a & ((1 << gb) - 1)) >= ng for a in range(end, adr))):
+                words += [0] * (adr - end) + [value]
+                continue
+        out.append((adr, [value]))
+    return out

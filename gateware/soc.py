@@ -1,18 +1,22 @@
-"""The catsnn SoC: VexRiscv, UART, timer and the log-TTFS core on the Wishbone bus.
+"""The catsnn SoC: VexRiscv, UART, timer and the log-TTFS core on the Wishbone bus; Ethernet
+(LiteEth's UDP/IP and Etherbone, behind catsnn's guard) where the target has a PHY.
 
 One description for every target: the simulation (boards/sim.py) and each board only supply a
-platform, a clock and the UART pins. The firmware (firmware/) is the ROM's content: there is no
-BIOS in the final SoC (LiteX's BIOS build is only used for its libraries and headers).
+platform, a clock, the UART pins and maybe an Ethernet PHY. The firmware (firmware/) is the
+ROM's content: there is no BIOS in the final SoC (LiteX's BIOS build is only used for its
+libraries and headers). Over the UART the firmware serves the framed protocol
+(docs/protocol.md); over Ethernet the host reaches the core's window itself, with Etherbone
+requests the guard checks (gateware/etherbone_packet.py): the firmware plays no part there.
 """
 from litex.soc.integration.soc import SoCRegion
 from litex.soc.integration.soc_core import SoCCore
 
 from catsnn.gateware.core_config import CoreConfig
+from catsnn.gateware.etherbone_packet import GUARD_BASE, SNN_BASE, UDP_PORT
 from catsnn.gateware.log_ttfs_core import LogTTFSCore
 
 ROM_SIZE = 0x8000      # firmware code + constants
 SRAM_SIZE = 0x4000     # firmware data, buffers (about 10 KiB), stack
-SNN_BASE = 0x90000000  # the core's Wishbone window (uncached, in VexRiscv's IO region)
 
 
 class CatSnnSoC(SoCCore):
@@ -32,3 +36,24 @@ class CatSnnSoC(SoCCore):
         self.bus.add_slave("snn", self.snn.bus,
                            SoCRegion(origin=SNN_BASE, size=size, cached=False))
         self.add_constant("CATSNN_PE", core_cfg.pe)
+        self.snn_window = (SNN_BASE, SNN_BASE + size)
+
+    def add_guarded_etherbone(self, phy, ip_address: str, mac_address: int = 0x10E2D5000000):
+        """LiteEth's UDP/IP core on ``phy`` (32-bit datapath in the sys clock domain) and its
+        Etherbone record and Wishbone master, with the guard between the UDP port and them:
+        requests may write only the core's window and read it and the guard's registers."""
+        from liteeth.core import LiteEthUDPIPCore
+
+        from catsnn.gateware.etherbone_guard import GuardedEtherbone
+        from catsnn.gateware.etherbone_packet import GUARD_REGS
+
+        self.ethphy = phy
+        self.ethcore = LiteEthUDPIPCore(phy, mac_address, ip_address, self.clk_freq, dw=32,
+                                        with_sys_datapath=True)
+        port = self.ethcore.udp.crossbar.get_port(UDP_PORT, dw=32)
+        self.etherbone = eb = GuardedEtherbone(
+            self.snn_window, [self.snn_window, (GUARD_BASE, GUARD_BASE + 4 * GUARD_REGS)])
+        self.comb += [port.source.connect(eb.sink), eb.source.connect(port.sink)]
+        self.bus.add_master("etherbone", eb.bus)
+        self.bus.add_slave("netguard", eb.guard.bus,
+                           SoCRegion(origin=GUARD_BASE, size=0x1000, cached=False))

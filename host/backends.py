@@ -115,9 +115,9 @@ class DeviceBackend:
         self.name, self.with_maps = name, opts.check
         if opts.jobs < 1:
             raise UserError(f"--jobs {opts.jobs}: must be at least 1")
-        if opts.jobs > 1 and port not in ("core", "sim"):
+        if opts.jobs > 1 and port not in ("core", "sim", "sim-eth"):
             raise UserError(f"--jobs {opts.jobs}: a link ({port}) is one device; side by side "
-                            f"runs need --port core or sim")
+                            f"runs need --port core, sim or sim-eth")
         self.device = self.pool = None
         try:
             if opts.jobs > 1:         # the workers hold the devices

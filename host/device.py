@@ -2,8 +2,8 @@
 
 A device is a core with a model slot: the Verilator core driven over its Wishbone window
 (``host/verilator_device.py``), the SoC's firmware over a framed link: UART, a TCP socket to the
-simulated SoC (``host/soc_device.py``), and later UDP or a PYNQ board. Each one is one class
-with these methods; ``host/driver.py`` is the only code that runs a model on any of them.
+simulated SoC (``host/soc_device.py``), the SoC's Ethernet (``host/udp_device.py``) or a PYNQ
+board (``host/pynq_device.py``). Each one is one class with these methods; ``host/driver.py`` is the only code that runs a model on any of them.
 
 Status words are the core's STATUS register (``core_config.STATUS_*``, the layer in bits 8-15).
 """
@@ -68,15 +68,21 @@ class Device(Protocol):
 
 def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool = True) -> Device:
     """The device named by ``port``: ``core`` (the Verilator core alone, sized for the compact
-    model at P = pe), ``sim`` (a private simulated SoC), ``pynq[:BITFILE]`` (on a PYNQ board:
-    the core in its programmable logic), or a link URL (``/dev/ttyUSB0``,
-    ``socket://HOST:PORT``, any pyserial URL)."""
+    model at P = pe), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
+    with Ethernet, driven over UDP in a network namespace of its own), ``pynq[:BITFILE]`` (on a
+    PYNQ board: the core in its programmable logic), ``udp://HOST[:PORT]`` (a SoC's Ethernet),
+    or a link URL for the UART (``/dev/ttyUSB0``, ``socket://HOST:PORT``, any pyserial URL)."""
     if port == "core":
         from catsnn.host.verilator_device import VerilatorDevice
         return VerilatorDevice(CoreConfig.compact(pe))
     if port == "pynq" or port.startswith("pynq:"):
         from catsnn.host.pynq_device import PynqDevice
         return PynqDevice.open(port[5:] or None)
+    if port == "sim-eth" or port.startswith("udp://"):
+        from catsnn.host.udp_device import UdpDevice
+        if port == "sim-eth":
+            return UdpDevice.simulated(CoreConfig.compact(pe), timeout=timeout)
+        return UdpDevice(port, timeout=timeout)
     from catsnn.host.soc_device import SocDevice
     if port == "sim":
         return SocDevice.simulated(CoreConfig.compact(pe), timeout=timeout, progress=progress)

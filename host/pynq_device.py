@@ -42,10 +42,6 @@ class MmioBus:
         for i, v in enumerate(values):
             self.mmio.write(4 * (adr + i), int(v) & 0xFFFFFFFF)
 
-    def write_pairs(self, pairs) -> None:
-        for adr, v in pairs:
-            self.mmio.write(4 * adr, v & 0xFFFFFFFF)
-
     def wait_stopped(self) -> None:
         deadline = time.monotonic() + self.timeout_s
         while self.read(REG_STATUS) & STATUS_BUSY:

@@ -8,7 +8,10 @@ or the core configuration change), as a chain of named steps, each timed:
 3. ``verilator``: the SoC with that ROM is exported to Verilog and compiled by Verilator.
 
 ``SimulatedSoC`` runs the binary with the UART on a free local TCP port (LiteX's ``serial2tcp``)
-and gives the pyserial URL to connect to.
+and gives the pyserial URL to connect to. The Ethernet variant (``ethernet=True``: LiteEth and
+the Etherbone guard, a TAP PHY) is a build of its own; it runs inside a private network
+namespace (host/netns.py) where the SoC is 192.0.2.50 and the host's TAP 192.0.2.100, and
+``SimulatedSoC.udp_socket()`` opens the host's socket there.
 """
 from __future__ import annotations
 
@@ -58,7 +61,8 @@ def _need(tool, package):
                         f"(scripts/setup.sh does)")
 
 
-def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
+def build_sim(core_cfg: CoreConfig = None, root: Path | None = None,
+              ethernet: bool = False) -> Path:
     """The built simulation's directory (its gateware/obj_dir/Vsim), built if needed."""
     from litex.soc.integration.builder import Builder
     from litex.soc.integration.common import get_mem_data
@@ -66,25 +70,27 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
     from catsnn.boards.sim import EXTRA_MODULES, SIM_MODULES, sim_config, sim_soc
     core_cfg = core_cfg or CoreConfig.compact(16)
     root = Path(root or paths.build_root()) / "sim"
-    out = root / f"soc-{core_cfg.pe}pe-{source_hash(core_cfg)}"
+    out = root / f"soc-{core_cfg.pe}pe{'-eth' if ethernet else ''}-{source_hash(core_cfg)}"
     binary = out / "gateware" / "obj_dir" / "Vsim"
     if binary.exists():
         return out
     _need("verilator", "verilator")
     b = SocBuild(out, core_cfg, "sim")
+    if ethernet:
+        os.environ["PATH"] = f"{_sudo_shim(out)}{os.pathsep}{os.environ['PATH']}"
 
     def headers():
-        soc = sim_soc(core_cfg)
+        soc = sim_soc(core_cfg, ethernet=ethernet)
         builder = Builder(soc, output_dir=str(out), compile_software=True, compile_gateware=False)
-        builder.build(sim_config=sim_config(1), build=False, run=False)
+        builder.build(sim_config=sim_config(1, ethernet=ethernet), build=False, run=False)
 
     def verilator(fw_bin):
         words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
-        soc = sim_soc(core_cfg, firmware=words)
+        soc = sim_soc(core_cfg, firmware=words, ethernet=ethernet)
         builder = Builder(soc, output_dir=str(out), compile_software=False, compile_gateware=True)
         mods = out / "sim_modules"     # LiteX writes a variables.mak into it: use a copy
         shutil.copytree(SIM_MODULES, mods, dirs_exist_ok=True)
-        builder.build(sim_config=sim_config(1), run=False, opt_level="O2", interactive=False,
+        builder.build(sim_config=sim_config(1, ethernet=ethernet), run=False, opt_level="O2", interactive=False,
                       jobs=os.cpu_count(), extra_mods=EXTRA_MODULES, extra_mods_path=str(mods))
         # LiteX compiles only when it also runs the simulation: compile here
         subprocess.run(["bash", "build_sim.sh"], cwd=out / "gateware", check=True, stdout=b.log,
@@ -99,6 +105,16 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None) -> Path:
     t_all = b.t0
     _log(f"built in {time.time() - t_all:.0f} s: {out}")
     return out
+
+
+def _sudo_shim(out: Path) -> Path:
+    """LiteX's build script for a simulation with Ethernet calls `sudo` (to run it; catsnn runs
+    the binary itself): as root a shim that runs its arguments is enough."""
+    shim = out / "shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
+    (shim / "sudo").chmod(0o755)
+    return shim
 
 
 class SocBuild:
@@ -196,9 +212,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _listening(port: int) -> bool:
-    """Is a local TCP socket listening on port? (Linux: /proc/net/tcp*, state 0A)"""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+def _listening(port: int, pid: int | str = "self") -> bool:
+    """Is a TCP socket listening on port in the network of process pid? (Linux:
+    /proc/PID/net/tcp*, state 0A)"""
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
@@ -221,12 +238,14 @@ def _die_with_parent():
 
 class SimulatedSoC:
     """A running simulation; a context manager that stops it on exit. The UART listens on
-    ``bind`` (loopback by default), one client at a time."""
+    ``bind`` (loopback by default), one client at a time. With ``ethernet`` the simulation runs
+    in a private network namespace (its UART port is inside it too)."""
 
     def __init__(self, core_cfg: CoreConfig = None, port: int = 0, root=None,
-                 bind: str = "127.0.0.1"):
-        from catsnn.boards.sim import sim_config
-        self.dir = build_sim(core_cfg, root)
+                 bind: str = "127.0.0.1", ethernet: bool = False):
+        from catsnn.boards.sim import HOST_IP, SOC_IP, sim_config
+        self.net, self.proc, self.run_dir = None, None, None
+        self.dir = build_sim(core_cfg, root, ethernet)
         self.port = port or free_port()
         gw = self.dir / "gateware"
         # the simulator reads ./sim_config.js, ./modules/ and the memory images from its working
@@ -236,35 +255,79 @@ class SimulatedSoC:
         run.mkdir()
         for f in [gw / "modules", *gw.glob("*.init")]:
             (run / f.name).symlink_to(f)
-        (run / "sim_config.js").write_text(sim_config(self.port, bind).get_json())
+        (run / "sim_config.js").write_text(sim_config(self.port, bind, ethernet).get_json())
         self.run_dir = run
         self.log_path = gw / f"sim-{self.port}.log"
+        try:
+            if ethernet:
+                from catsnn.host.netns import PrivateNetwork
+                self.net = PrivateNetwork()
+                with self.net.inside():
+                    self._start(gw, run)
+            else:
+                self._start(gw, run)
+            deadline = time.time() + 30
+            while True:
+                if self.proc.poll() is not None:
+                    raise UserError(f"the simulation exited at start (log: {self.log_path})")
+                if _listening(self.port, self.proc.pid):   # (a probe would be a client)
+                    break
+                if time.time() > deadline:
+                    raise UserError("the simulation did not open its UART port in 30 s")
+                time.sleep(0.2)
+            if ethernet:
+                self.soc_ip, self.host_ip = SOC_IP, HOST_IP
+                self._wait_tap(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        self.url = f"socket://{'127.0.0.1' if bind == '0.0.0.0' else bind}:{self.port}"
+
+    def _start(self, gw, run):
         self.proc = subprocess.Popen([str(gw / "obj_dir" / "Vsim")], cwd=run,
                                      stdin=subprocess.DEVNULL,
                                      stdout=open(self.log_path, "w"),
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_die_with_parent)
-        deadline = time.time() + 30
+
+    def _wait_tap(self, deadline):
+        """Until the TAP carries the host's address (the simulator makes it as it starts)."""
         while True:
-            if self.proc.poll() is not None:
-                raise UserError(f"the simulation exited at start (log: {self.log_path})")
-            if _listening(self.port):     # (a probe connection would be a client)
-                break
-            if time.time() > deadline:
-                self.stop()
-                raise UserError("the simulation did not open its UART port in 30 s")
-            time.sleep(0.2)
-        self.url = f"socket://{'127.0.0.1' if bind == '0.0.0.0' else bind}:{self.port}"
+            try:
+                self.udp_socket().close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise UserError(f"the simulation exited at start (log: {self.log_path})")
+                if time.time() > deadline:
+                    raise UserError(f"the simulation's TAP did not come up in 30 s (log: "
+                                    f"{self.log_path})") from None
+                time.sleep(0.2)
+
+    def udp_socket(self) -> socket.socket:
+        """A UDP socket of the host's TAP address, inside the simulation's namespace."""
+        with self.net.inside():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((self.host_ip, 0))
+            except OSError:
+                s.close()
+                raise
+            return s
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.net is not None:
+            self.net.close()
+            self.net = None
 
     def __enter__(self):
         return self

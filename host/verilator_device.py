@@ -16,7 +16,6 @@ class SimBus:
         self.sim = sim
         self.read, self.write = sim.read, sim.write
         self.read_block, self.write_block = sim.read_block, sim.write_block
-        self.write_pairs = sim.write_pairs
 
     def wait_stopped(self):
         self.sim.run_until_stopped(MAX_CYCLES)

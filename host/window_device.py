@@ -10,8 +10,9 @@ done, the last firing layer), RESULT a finished run; a run left paused is finish
 RUN or model load.
 
 A bus has ``read(adr)``, ``write(adr, value)``, ``read_block(adr, n)``, ``write_block(adr,
-values)``, ``write_pairs([(adr, value), ...])`` and ``wait_stopped()`` (until the core is not
-busy; a hung core is an error, never a hang).
+values)`` and ``wait_stopped()`` (until the core is not busy; a hung core is an error, never a
+hang). The buses: the Verilator harness, a PYNQ board's MMIO, Etherbone over UDP
+(``host/etherbone_bus.py``).
 """
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ class WindowDevice:
             self.bus.write(self._reg(REG_CTRL), CTRL_CONTINUE)
             self._stop_wait()
         needs, writes = model_image.writes(image, self.cfg)
-        self.bus.write_pairs(writes)
+        for adr, words in model_image.spans(writes, self.cfg):
+            self.bus.write_block(adr, words)
         self.layers, self.image_len = needs[2], needs[7]
         return self.layers
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # verilator, g++, make: the Verilator models (core and SoC); libevent, json-c, zlib: the LiteX
 # simulation; the RISC-V GCC, meson, ninja: the firmware and the libraries LiteX builds for it
-APT_PACKAGES=(verilator g++ make libevent-dev libjson-c-dev zlib1g-dev gcc-riscv64-unknown-elf meson ninja-build)
+APT_PACKAGES=(verilator g++ make libevent-dev libjson-c-dev zlib1g-dev gcc-riscv64-unknown-elf meson ninja-build iproute2)
 # a Python that already has venv + pip (pyenv, a container image) needs no Debian Python
 python3 -c "import venv, ensurepip" 2>/dev/null || APT_PACKAGES+=(python3 python3-venv python3-pip)
 missing=()
