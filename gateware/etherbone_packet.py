@@ -7,7 +7,7 @@ big endian) followed by a trailer of two words::
     00 0f WC RC                  record header: flags, byte enable 0x0f, write count, read count
     [A  D0 .. D(WC-1)]           if WC: byte address of the first write, then WC data words
     [R  S0 .. S(RC-1)]           if RC: a tag the reply carries back, then RC byte addresses
-    SEQ                          the sequence number (big endian): 0 for a packet without writes
+    SEQ                          client << 16 | sequence number (big endian); 0 without writes
     CRC                          CRC-32 (zlib's) of every byte before it, little endian
 
 The guard (``etherbone_guard.py``) passes a request on to LiteEth's Etherbone core, without
@@ -15,10 +15,12 @@ its trailer, only when all of this holds (``check``, the software model, states 
 the CRC matches; the header is as above (probe packets are refused); the record has WC + RC
 > 0 and at most ``RECORD_WORDS`` words, the payload exactly the words the counts say; every
 write lies in the core's window, every read in the window or the guard's registers; and a
-packet with writes carries SEQ = ``next_seq`` of the last accepted SEQ (+ 1, 0 skipped). Anything else
-is dropped and counted by reason. Sequence numbers make a write happen at most once: a
+packet with writes carries a SEQ whose low 16 bits follow those of the last accepted SEQ (+ 1,
+0 skipped: ``next_seq``); its high 16 bits name the client (any value). Anything else is
+dropped and counted by reason. Sequence numbers make a write happen at most once: a
 duplicated, delayed or replayed write packet is dropped, and a host that lost a reply reads
-``REG_ACCEPTED`` to learn whether its write happened.
+``REG_ACCEPTED`` to learn whether its write happened; a client id there that is not its own
+means another client wrote since (the host then stops with an error).
 
 A reply is LiteEth's Etherbone reply: a packet header and one record whose write address is
 the request's tag, followed by the RC words read (in LiteEth's reply format, no trailer).
@@ -122,11 +124,13 @@ def check(payload: bytes, accepted: int, write_range: tuple[int, int],
             if a % 4 or not any(lo <= a < hi for lo, hi in read_ranges):
                 return "range"
     seq = words_be[-2]
-    if wc and seq != next_seq(accepted):
+    if wc and seq & 0xFFFF != next_seq(accepted) & 0xFFFF:
         return "seq"
     return None
 
 
-def next_seq(seq: int) -> int:
-    """The SEQ after ``seq`` (0 is skipped: it marks packets without writes)."""
-    return (seq + 1) & 0xFFFFFFFF or 1
+def next_seq(accepted: int, client: int | None = None) -> int:
+    """The SEQ of the write that follows ``accepted``, for ``client`` (16 bits; default: the
+    client of ``accepted``). The low 16 bits count, skipping 0."""
+    client = accepted >> 16 if client is None else client
+    return (client & 0xFFFF) << 16 | ((accepted + 1) & 0xFFFF or 1)

@@ -109,7 +109,9 @@ class DeviceBackend:
     are merged in order."""
     batch = 10
 
-    def __init__(self, name: str, art: ModelArtifact, port: str, opts: EvalOptions):
+    def __init__(self, name: str, art: ModelArtifact, port: str, opts: EvalOptions,
+                 device=None):
+        """``device``: an open device to use (and close) instead of opening ``port``."""
         from catsnn.host.device import open_device
         from catsnn.host.driver import CoreDriver
         self.name, self.with_maps = name, opts.check
@@ -123,8 +125,8 @@ class DeviceBackend:
             if opts.jobs > 1:         # the workers hold the devices
                 self.pool = DevicePool(art, port, opts)
             else:
-                self.device = open_device(port, pe=opts.pe, timeout=opts.timeout,
-                                          progress=opts.progress)
+                self.device = device or open_device(port, pe=opts.pe, timeout=opts.timeout,
+                                                    progress=opts.progress)
                 self.driver = CoreDriver(self.device, art)
         except BaseException:
             self.close()
@@ -200,7 +202,7 @@ class DevicePool:
             build_core(cfg, quiet=not opts.progress)
         else:
             from catsnn.host.simulation import build_sim
-            build_sim(cfg)
+            build_sim(cfg, ethernet=port == "sim-eth")
         self.jobs = opts.jobs
         ctx = multiprocessing.get_context("spawn")   # no forked torch or Verilator state
         self.pool = ctx.Pool(opts.jobs, initializer=_worker_init,

@@ -6,11 +6,12 @@ control, and back-to-back writes wedge it). Replies are matched by their tag; a 
 foreign datagram is ignored.
 
 - Reads carry SEQ 0; a lost request or reply is simply asked again.
-- Writes carry the next SEQ and read back the guard's ACCEPTED register, which acknowledges
-  them. When no reply comes, the host reads ACCEPTED: if it holds this SEQ, the write happened
-  and only the reply was lost; if it holds the previous one, the request was lost or dropped by
-  the guard (bad CRC on the way) and is sent again; any other value means another client wrote
-  to the device, which is an error (one client at a time).
+- Writes carry the next SEQ (with this client's random 16-bit id in its high half) and read
+  back the guard's ACCEPTED register, which acknowledges them. When no reply comes, the host
+  reads ACCEPTED: if it holds this SEQ, the write happened and only the reply was lost; if it
+  holds the previous one, the request was lost or dropped by the guard (bad CRC on the way) and
+  is sent again; any other value means another client wrote to the device since, which is an
+  error (one client at a time: the last one to write has the device).
 - Each wait grows from ``RETRY_S`` to at most ``timeout`` in all; then a dead link is one clear
   error naming the address.
 """
@@ -54,6 +55,7 @@ class EtherboneBus:
         self.timeout, self.run_timeout = timeout, run_timeout
         self.sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.tag = random.getrandbits(31) | 1
+        self.client = random.randrange(1, 1 << 16)      # the high half of our SEQs
         self.packets = self.bytes_out = self.bytes_in = self.resent = 0
         self.seconds = 0.0
         try:
@@ -131,7 +133,7 @@ class EtherboneBus:
         raise self._dead()
 
     def _write_words(self, byte_addr: int, words: list[int]) -> None:
-        seq = next_seq(self.seq)
+        seq = next_seq(self.seq, self.client)
         acc = [GUARD_BASE + 4 * REG_ACCEPTED]
         for wait in self._attempts():
             reply = self._exchange(

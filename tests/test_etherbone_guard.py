@@ -85,7 +85,7 @@ def recrc(p: bytes) -> bytes:
 
 def bad_packets(rng):
     """Good requests interleaved with every kind of bad one."""
-    seq, out = 0, []
+    seq, out = 0xFFFD, []            # the count wraps (0 skipped) on the way
     for i in range(6):
         seq = next_seq(seq)
         good = encode_request(seq, WINDOW[0] + 4 * i, [rng.getrandbits(32) for _ in range(3)],
@@ -108,9 +108,9 @@ def bad_packets(rng):
             recrc(bytes([0x4E, 0x6F, 0x11]) + good[3:]),              # probe flag: format
             encode_request(0, tag=9, reads=[WINDOW[0] + 8, GUARD[0] + 4]),   # good, read only
         ]
-    out.append(encode_request(next_seq(seq), WINDOW[0], list(range(253)), tag=3,
-                              reads=[GUARD[0]]))                      # the largest record
-    out.append(encode_request(next_seq(next_seq(seq)), WINDOW[0], list(range(254)), tag=3,
+    out.append(encode_request(next_seq(seq, 9), WINDOW[0], list(range(253)), tag=3,
+                              reads=[GUARD[0]]))            # the largest record, a new client
+    out.append(encode_request(next_seq(next_seq(seq, 9)), WINDOW[0], list(range(254)), tag=3,
                               reads=[GUARD[0]]))                      # one word too many
     return out
 
@@ -139,7 +139,7 @@ def test_packet_format():
     reply = bytes([0x4E, 0x6F, 0x10, 0x44, 0, 0, 0, 0, 0, 0x0F, 2, 0]) + \
         struct.pack(">3I", 0xABCD, 7, 8)
     assert decode_reply(reply) == (0xABCD, [7, 8])
-    assert next_seq(0xFFFFFFFF) == 1
+    assert next_seq(0xFFFFFFFF) == 0xFFFF0001 and next_seq(0x0005FFFF, 7) == 0x00070001
 
 
 def test_guarded_etherbone_chain():
