@@ -11,6 +11,7 @@ from catsnn.gateware.soc import CatSnnSoC
 
 DEFAULT_DEVICE = "LFE5U-85F"
 DEVICES = ["LFE5U-25F", "LFE5U-85F"]
+ETHERNET = False            # no Ethernet PHY on this board
 DEFAULT_PE = 16
 SYS_CLK_FREQ = int(40e6)
 PROGRAM = "openFPGALoader -b orangecrab {bitstream}   # or dfu-util -D with the DFU bootloader"

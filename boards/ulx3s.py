@@ -10,6 +10,7 @@ from catsnn.gateware.soc import CatSnnSoC
 
 DEFAULT_DEVICE = "LFE5U-85F"
 DEVICES = ["LFE5U-12F", "LFE5U-25F", "LFE5U-45F", "LFE5U-85F"]
+ETHERNET = False            # no Ethernet PHY on this board
 DEFAULT_PE = 16
 SYS_CLK_FREQ = int(40e6)   # the SoC with the P = 16 core routes at 47.4 MHz on the 85F
 PROGRAM = "openFPGALoader --board ulx3s {bitstream}"

@@ -221,13 +221,22 @@ def cmd_sim(a):
     from catsnn.host.simulation import SimulatedSoC, build_sim
     cfg = CoreConfig.compact(a.pe)
     if a.build_only:
-        print(build_sim(cfg))
+        print(build_sim(cfg, ethernet=a.ethernet))
         return 0
     _exit_on_signals()
-    with SimulatedSoC(cfg, port=a.tcp_port, bind=a.bind) as sim:
-        print(f"simulated SoC running (P = {a.pe}); connect with --port {sim.url}", flush=True)
-        print(f"e.g. catsnn eval models/compact-cifar10.catsnn --backend soc --port {sim.url} "
-              f"--limit 10 --check", flush=True)
+    with SimulatedSoC(cfg, port=a.tcp_port, bind=a.bind, ethernet=a.ethernet) as sim:
+        if a.ethernet:
+            name = f"catsnn-sim-{os.getpid()}"
+            sim.name_network(name)
+            print(f"simulated SoC with Ethernet running (P = {a.pe}) at udp://{sim.soc_ip} in "
+                  f"the network namespace {name}; run clients there:", flush=True)
+            print(f"ip netns exec {name} catsnn eval models/compact-cifar10.catsnn --backend soc "
+                  f"--port udp://{sim.soc_ip} --limit 10 --check", flush=True)
+        else:
+            print(f"simulated SoC running (P = {a.pe}); connect with --port {sim.url}",
+                  flush=True)
+            print(f"e.g. catsnn eval models/compact-cifar10.catsnn --backend soc --port "
+                  f"{sim.url} --limit 10 --check", flush=True)
         print("Ctrl-C stops it.", flush=True)
         while sim.proc.poll() is None:
             time.sleep(0.5)
@@ -347,6 +356,9 @@ def build_parser():
                    help="address the UART port listens on (default 127.0.0.1: it is a debug "
                         "port without authentication)")
     s.add_argument("--build-only", action="store_true", help="build, print the folder, exit")
+    s.add_argument("--ethernet", action="store_true",
+                   help="with LiteEth: the SoC at udp://192.0.2.50 inside a private network "
+                        "namespace (root), named catsnn-sim-PID for `ip netns exec`")
     s.set_defaults(func=cmd_sim)
 
     bd = sub.add_parser("build", help="bitstream for a board (open toolchain)")

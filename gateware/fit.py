@@ -18,12 +18,15 @@ from catsnn.gateware.core_config import CoreConfig, ceil_div
 DP16KD_SHAPES = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
 LUTRAM_MAX_DEPTH = 32
 SOC_BRAMS = 24                # measured: ULX3S-85F SoC 200 DP16KD, its core alone 176
+ETHERNET_BRAMS = 6            # LiteEth + Etherbone FIFOs + the guard's buffer (see boards/README)
 
 # DP16KD blocks and LUT4s per ECP5 device (Lattice ECP5 family data sheet)
 ECP5 = {"LFE5U-12F": {"brams": 32, "luts": 12288},
         "LFE5U-25F": {"brams": 56, "luts": 24288},
         "LFE5U-45F": {"brams": 108, "luts": 43848},
-        "LFE5U-85F": {"brams": 208, "luts": 83640}}
+        "LFE5U-85F": {"brams": 208, "luts": 83640},
+        "LFE5UM5G-45F": {"brams": 108, "luts": 43848},
+        "LFE5UM5G-85F": {"brams": 208, "luts": 83640}}
 
 
 def memory_brams(width: int, depth: int) -> int:
@@ -38,24 +41,25 @@ def core_brams(cfg: CoreConfig) -> dict:
             for name, (width, depth, count) in cfg.memory_shapes().items()}
 
 
-def soc_brams(cfg: CoreConfig) -> int:
-    return sum(core_brams(cfg).values()) + SOC_BRAMS
+def soc_brams(cfg: CoreConfig, ethernet: bool = False) -> int:
+    return sum(core_brams(cfg).values()) + SOC_BRAMS + (ETHERNET_BRAMS if ethernet else 0)
 
 
-def check_fit(cfg: CoreConfig, device: str, what: str) -> int:
+def check_fit(cfg: CoreConfig, device: str, what: str, ethernet: bool = False) -> int:
     """The estimated DP16KD count of the SoC with this core; UserError if it exceeds the chip."""
     if device not in ECP5:
         raise UserError(f"{what}: no block RAM figures for device {device!r}")
-    need, have = soc_brams(cfg), ECP5[device]["brams"]
+    need, have = soc_brams(cfg, ethernet), ECP5[device]["brams"]
     if need > have:
         parts = ", ".join(f"{n} {b}" for n, b in core_brams(cfg).items() if b)
         raise UserError(f"{what}: does not fit: needs about {need} block RAMs (DP16KD), the "
                         f"{device} has {have} ({need - have} too many; core: {parts}; rest of "
-                        f"the SoC {SOC_BRAMS}). Try another --pe or a larger device")
+                        f"the SoC {need - sum(core_brams(cfg).values())}). Try another --pe or "
+                        f"a larger device")
     return need
 
 
-def largest_weight_depth(cfg: CoreConfig, device: str) -> CoreConfig:
+def largest_weight_depth(cfg: CoreConfig, device: str, ethernet: bool = False) -> CoreConfig:
     """cfg with the weight memory grown (or shrunk) to the largest depth, in steps of 1024
     words per bank, that leaves the SoC inside the device's block RAM."""
     import dataclasses
@@ -63,11 +67,12 @@ def largest_weight_depth(cfg: CoreConfig, device: str) -> CoreConfig:
     best = None
     for depth in range(1024, 1 << 17, 1024):
         c = dataclasses.replace(cfg, weight_depth=depth)
-        if soc_brams(c) > have:
+        if soc_brams(c, ethernet) > have:
             break
         best = c
     if best is None:
         raise UserError(f"{device}: even 1024 weight words per bank do not fit "
-                        f"({soc_brams(dataclasses.replace(cfg, weight_depth=1024))} block RAMs "
+                        f"({soc_brams(dataclasses.replace(cfg, weight_depth=1024), ethernet)} "
+                        f"block RAMs "
                         f"needed, {have} there)")
     return best

@@ -54,6 +54,13 @@ class CatSnnSoC(SoCCore):
         self.etherbone = eb = GuardedEtherbone(
             self.snn_window, [self.snn_window, (GUARD_BASE, GUARD_BASE + 4 * GUARD_REGS)])
         self.comb += [port.source.connect(eb.sink), eb.source.connect(port.sink)]
+        crg = getattr(phy, "crg", None)
+        if not getattr(phy, "model", False) and hasattr(phy, "rx_clk_freq"):   # a real PHY
+            rx, tx = crg.cd_eth_rx.clk, crg.cd_eth_tx.clk
+            self.platform.add_period_constraint(rx, 1e9 / phy.rx_clk_freq)
+            if tx is not rx:
+                self.platform.add_period_constraint(tx, 1e9 / phy.tx_clk_freq)
+            self.platform.add_false_path_constraints(self.crg.cd_sys.clk, rx, tx)
         self.bus.add_master("etherbone", eb.bus)
         self.bus.add_slave("netguard", eb.guard.bus,
                            SoCRegion(origin=GUARD_BASE, size=0x1000, cached=False))

@@ -304,6 +304,11 @@ class SimulatedSoC:
                                     f"{self.log_path})") from None
                 time.sleep(0.2)
 
+    def name_network(self, name: str) -> None:
+        """Name the simulation's network namespace (`ip netns exec NAME ...` joins it); the
+        name goes when the simulation stops."""
+        self.net.attach(name, self.proc.pid)
+
     def udp_socket(self) -> socket.socket:
         """A UDP socket of the host's TAP address, inside the simulation's namespace."""
         with self.net.inside():

@@ -32,6 +32,13 @@ def test_report_takes_the_routed_fmax_and_the_resources():
         (19378, 7795, 200, 208, 4)
     assert not parse_nextpnr(LOG, 50.0)["timing_met"]
     assert parse_nextpnr("no timing here", 40.0)["fmax_mhz"] is None
+    # with Ethernet: the system clock is the one at the target; the PHY's must pass its own
+    eth = LOG + ("Info: Max frequency for clock '$glbnet$eth_rx_clk': 131.20 MHz "
+                 "(PASS at 125.00 MHz)\n")
+    r = parse_nextpnr(eth, 40.0)
+    assert r["fmax_mhz"] == 47.36 and r["timing_met"] and len(r["clocks_mhz"]) == 2
+    assert not parse_nextpnr(eth.replace("131.20 MHz (PASS", "111.20 MHz (FAIL"),
+                             40.0)["timing_met"]
 
 
 def test_unknown_board_and_device_are_refused_by_name():
@@ -68,14 +75,15 @@ def test_a_configuration_that_cannot_fit_is_refused_before_any_tool_runs():
 
 @pytest.mark.parametrize("board,device", [("ulx3s", None), ("orangecrab", None),
                                           ("colorlight_i5", None), ("orangecrab", "LFE5U-25F"),
-                                          ("ulx3s", "LFE5U-45F")])
+                                          ("ulx3s", "LFE5U-45F"), ("ecpix5", None)])
 def test_each_board_configuration_fits_and_says_which_models_do(board, device):
     mod, device, cfg = board_config(board, device)
     from catsnn.gateware.fit import ECP5
-    assert soc_brams(cfg) <= ECP5[device]["brams"]
+    assert soc_brams(cfg, mod.ETHERNET) <= ECP5[device]["brams"]
+    assert mod.ETHERNET == (board in ("colorlight_i5", "ecpix5"))
     fits = models_that_fit(cfg)
     compact = fits["models/compact-cifar10.catsnn"]
-    if device == "LFE5U-85F":
+    if device.endswith("85F"):
         assert compact is None       # the compact model fits every 85F build
     else:                            # the smaller chips: which memory and by how much
         assert "weights memory" in compact and "too many" in compact
