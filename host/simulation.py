@@ -245,7 +245,14 @@ class SimulatedSoC:
                  bind: str = "127.0.0.1", ethernet: bool = False):
         from catsnn.boards.sim import HOST_IP, SOC_IP, sim_config
         self.net, self.proc, self.run_dir = None, None, None
-        self.dir = build_sim(core_cfg, root, ethernet)
+        if ethernet:      # first: without the rights for it, fail before a minute of build
+            from catsnn.host.netns import PrivateNetwork
+            self.net = PrivateNetwork()
+        try:
+            self.dir = build_sim(core_cfg, root, ethernet)
+        except BaseException:
+            self.stop()
+            raise
         self.port = port or free_port()
         gw = self.dir / "gateware"
         # the simulator reads ./sim_config.js, ./modules/ and the memory images from its working
@@ -260,8 +267,6 @@ class SimulatedSoC:
         self.log_path = gw / f"sim-{self.port}.log"
         try:
             if ethernet:
-                from catsnn.host.netns import PrivateNetwork
-                self.net = PrivateNetwork()
                 with self.net.inside():
                     self._start(gw, run)
             else:

@@ -198,3 +198,20 @@ def test_bad_udp_urls_are_refused():
     from catsnn.errors import UserError
     with pytest.raises(UserError, match="bad UDP port"):
         UdpDevice("udp://192.0.2.50:http")
+
+
+def test_without_root_the_ethernet_simulation_says_why(tmp_path):
+    """An unprivileged user cannot make the network namespace: one clear error, before any
+    build; the UART simulation does not need it."""
+    import subprocess
+    import sys
+    code = ("from catsnn.host.simulation import SimulatedSoC\n"
+            "try:\n    SimulatedSoC(ethernet=True)\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                        sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, cwd="/",
+                       env={"PATH": "/usr/bin:/bin", "CATSNN_BUILD": str(tmp_path)})
+    assert r.stdout.startswith("UserError the Ethernet simulation needs a private network "
+                               "namespace"), (r.stdout, r.stderr)
+    assert "--port sim" in r.stdout and not list(tmp_path.iterdir())     # nothing built
