@@ -60,7 +60,7 @@ def parse_nextpnr(log: str, target_mhz: float) -> dict:
     ``target_mhz`` (or, if none says so, the last one reported); timing is met when it reaches
     the target and every other clock (Ethernet's 125 MHz, ...) passes its own constraint."""
     clocks = {}
-    for m in re.finditer(r"Max frequency for clock '([^']*)': ([0-9.]+) MHz"
+    for m in re.finditer(r"Max frequency for clock\s+'([^']*)': ([0-9.]+) MHz"
                          r"(?: \((PASS|FAIL) at ([0-9.]+) MHz\))?", log):
         clocks[m.group(1)] = (float(m.group(2)), m.group(3),
                               float(m.group(4)) if m.group(4) else None)

@@ -34,9 +34,11 @@ def test_report_takes_the_routed_fmax_and_the_resources():
     assert parse_nextpnr("no timing here", 40.0)["fmax_mhz"] is None
     # with Ethernet: the system clock is the one at the target; the PHY's must pass its own
     eth = LOG + ("Info: Max frequency for clock '$glbnet$eth_rx_clk': 131.20 MHz "
-                 "(PASS at 125.00 MHz)\n")
+                 "(PASS at 125.00 MHz)\n"
+                 "Info: Max frequency for clock        '$glbnet$sys_clk': 49.43 MHz "
+                 "(PASS at 40.00 MHz)\n")
     r = parse_nextpnr(eth, 40.0)
-    assert r["fmax_mhz"] == 47.36 and r["timing_met"] and len(r["clocks_mhz"]) == 2
+    assert r["fmax_mhz"] == 47.36 and r["timing_met"] and len(r["clocks_mhz"]) == 3
     assert not parse_nextpnr(eth.replace("131.20 MHz (PASS", "111.20 MHz (FAIL"),
                              40.0)["timing_met"]
 

@@ -120,3 +120,58 @@ def test_time_budget_fits_epochs_and_only_shrinks_past_the_first_fifth():
     # the first (warm-up) epoch is left out of the mean once there is another
     assert TimeBudget.seconds_per_epoch([50.0, 10.0, 20.0]) == 15.0
     assert b.fit(time.time(), 3, [1.0] * 3, planned=8, requested=30) == 3   # never below done
+
+
+# ---------------------------------------------------------------- torchrun (DDP, gloo on CPU)
+
+def torchrun(out, data, *extra, nproc=2):
+    """`catsnn train` under torchrun with nproc CPU processes (gloo, on loopback)."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={nproc}", "-m", "catsnn.cli", "train", "--data", data,
+           "--out", str(out), "--subset", "256", "--batch", "32", "--threads", "1",
+           "--eval-every", "1", *extra]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, "\n".join(l for l in r.stderr.splitlines()
+                                        if "rror" in l or "Traceback" in l or "abort" in l)
+    return r
+
+
+def weights(path):
+    import torch
+    return {k: v for k, v in torch.load(path, weights_only=False)["model"].items()
+            if k.endswith("weight")}
+
+
+def test_torchrun_two_processes_train_resume_and_match_one(tmp_path, data):
+    """Two ranks train the compact net on a subset through both phases, rank 0 alone writes,
+    a second command resumes; and phase 2 (no BatchNorm) from the same start gives the weights
+    one process gives (the gradients are those of the whole batch), up to float rounding."""
+    import shutil
+    import torch
+    two = tmp_path / "two"
+    r = torchrun(two, data, "--epochs", "1", "--quant-epochs", "1", "--max-steps", "3")
+    log = (two / "train.log").read_text()
+    assert "2 ranks, 16 images each per step" in log and log.count("catsnn train {") == 1
+    assert (two / "model.catsnn").exists() and (two / "final.pt").exists()
+    assert r.stderr.count("final test top-1") == 1             # one rank reports
+    torchrun(two, data, "--epochs", "1", "--quant-epochs", "2", "--max-steps", "3", "--resume")
+    log = (two / "train.log").read_text()
+    assert "resumed from" in log and "phase folded epoch 2" in log.replace("epoch 2 ", "epoch 2 ")
+    # phase 2 from one phase-1 end: one process and two
+    start = two / "cat_bn-end.pt"
+    for name in ("one", "pair"):
+        (tmp_path / name).mkdir()
+        shutil.copy(start, tmp_path / name / "last.pt")
+    common = ["--epochs", "1", "--quant-epochs", "1", "--max-steps", "4", "--resume"]
+    torchrun(tmp_path / "one", data, *common, nproc=1)
+    torchrun(tmp_path / "pair", data, *common, nproc=2)
+    a, b = weights(tmp_path / "one" / "final.pt"), weights(tmp_path / "pair" / "final.pt")
+    s0 = weights(start)
+    for k in a:
+        moved = (a[k] - s0[k]).abs().max().item()
+        diff = (a[k] - b[k]).abs().max().item()
+        assert moved > 0 and diff <= 1e-3 * moved + 1e-6, (k, moved, diff)

@@ -10,6 +10,14 @@ One readable file. CAT runs in two phases (see docs/training.md for why):
 Checkpoints (``last.pt``) are written every epoch; ``--resume`` continues from one. A log
 (``train.log``, ``history.jsonl``) is written next to them. At the end a CAT run exports the
 model artifact (``model.catsnn``).
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the same command trains data-parallel
+(DistributedDataParallel: gloo on CPU, NCCL on GPUs, one process per GPU or CPU socket): every
+rank draws the same permutation and augments the same global batch of ``--batch`` images, then
+trains on its own slice of it; the averaged gradients are those of the whole batch. Rank 0
+alone logs, evaluates, writes checkpoints and exports; every rank resumes from the same
+``last.pt``. One difference from one process (docs/training.md): BatchNorm's batch statistics
+in phase 1 come from each rank's slice.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as Fn
 
 from catsnn.data import download_cifar, load_split
@@ -126,23 +135,83 @@ class TimeBudget:
 
 
 class Logger:
-    def __init__(self, out: Path):
-        self.text = open(out / "train.log", "a")
-        self.hist = open(out / "history.jsonl", "a")
-        self.tty = sys.stderr.isatty()
+    """The run's log; silent on ranks other than 0."""
+
+    def __init__(self, out: Path, active: bool = True):
+        self.active = active
+        if active:
+            self.text = open(out / "train.log", "a")
+            self.hist = open(out / "history.jsonl", "a")
+        self.tty = active and sys.stderr.isatty()
 
     def line(self, msg: str):
-        print(msg, file=sys.stderr, flush=True)
-        self.text.write(msg + "\n")
-        self.text.flush()
+        if self.active:
+            print(msg, file=sys.stderr, flush=True)
+            self.text.write(msg + "\n")
+            self.text.flush()
 
     def progress(self, msg: str):
         if self.tty:
             print("\r" + msg, end="", file=sys.stderr, flush=True)
 
     def record(self, **kw):
-        self.hist.write(json.dumps(kw) + "\n")
-        self.hist.flush()
+        if self.active:
+            self.hist.write(json.dumps(kw) + "\n")
+            self.hist.flush()
+
+
+class Ranks:
+    """This process's place in a torchrun job (rank 0 of 1 without torchrun)."""
+
+    def __init__(self, device_arg: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(device_arg)
+        if self.world > 1:
+            gpu = self.device.type == "cuda"
+            if gpu:
+                self.device = torch.device("cuda", self.local)
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if gpu else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model):
+        """The model as trained: DistributedDataParallel around it under torchrun."""
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+        return DistributedDataParallel(model, device_ids=[self.local]
+                                       if self.device.type == "cuda" else None)
+
+    def shard(self, batch: int) -> slice:
+        """This rank's slice of a global batch."""
+        b = batch // self.world
+        return slice(self.rank * b, (self.rank + 1) * b)
+
+    def total(self, *tensors):
+        """Sums over the ranks (in place)."""
+        if self.world > 1:
+            for t in tensors:
+                dist.all_reduce(t)
+        return tensors
+
+    def agree(self, value):
+        """Rank 0's value on every rank (decisions made from timing must be shared)."""
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self):
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -250,15 +319,31 @@ def save(path: Path, **state):
 def main(argv=None):
     a = parse_args(argv)
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    ranks = Ranks(a.device)
+    try:
+        return train(a, out, ranks)
+    finally:
+        ranks.close()
+
+
+def train(a, out: Path, ranks: Ranks) -> int:
+    if ranks.main:
+        out.mkdir(parents=True, exist_ok=True)
     if a.threads:
         torch.set_num_threads(a.threads)
-    log = Logger(out)
-    device = torch.device(a.device)
+    if a.batch % ranks.world:
+        raise UserError(f"--batch {a.batch} is not a multiple of the {ranks.world} ranks")
+    log = Logger(out, ranks.main)
+    device = ranks.device
+    if ranks.world > 1:
+        dist.barrier()        # the run folder exists before any rank reads it
     if a.download:
         if not a.data:
             raise UserError("--download needs --data DIR")
-        download_cifar(a.data, a.dataset)
+        if ranks.main:
+            download_cifar(a.data, a.dataset)
+        if ranks.world > 1:
+            dist.barrier()
     train, test = load_split(a.data, True, a.dataset), load_split(a.data, False, a.dataset)
     if a.subset:
         train, test = (type(sp)(sp.images[:a.subset], sp.labels[:a.subset], sp.classes)
@@ -295,7 +380,9 @@ def main(argv=None):
                    and p.ndim > 1)
     log.line(f"{a.arch}: {nweights:,} weights = {nweights * 5:,} bits at 5 bits; "
              f"train {len(train)} test {len(test)} images; device {device}, "
-             f"{torch.get_num_threads()} threads")
+             f"{torch.get_num_threads()} threads" +
+             (f"; {ranks.world} ranks, {a.batch // ranks.world} images each per step"
+              if ranks.world > 1 else ""))
 
     teacher = load_teacher(a.teacher, device) if a.teacher else None
     steps_per_epoch = len(train) // a.batch
@@ -312,9 +399,11 @@ def main(argv=None):
         if model.form != form:  # entering phase 2: fold BatchNorm into the convs
             recalibrate_bn(model.to(device), train_images, device)
             model = model.folded()
-            log.line(f"phase 2: BatchNorm folded, 5-bit log weights; test top-1 right after "
-                     f"folding+quantising: {evaluate(model.to(device), test, device):.4f}")
+            if ranks.main:
+                log.line(f"phase 2: BatchNorm folded, 5-bit log weights; test top-1 right "
+                         f"after folding+quantising: {evaluate(model.to(device), test, device):.4f}")
         model = model.to(device).to(memory_format=torch.channels_last)
+        trained = ranks.wrap(model)
         opt = make_optimizer(model, form, a)
         if opt_state is not None:
             opt.load_state_dict(opt_state)
@@ -336,9 +425,12 @@ def main(argv=None):
                 for g in opt.param_groups:
                     g["lr"] = lr_at(form, step, total, a)
                 idx = perm[s * a.batch:(s + 1) * a.batch].to(device)
-                x = to_input(augment(train_images[idx], gen), device)
-                y = train_labels[idx]
-                logits = model(x)
+                # every rank augments the whole batch (the generator stays in step), then
+                # takes its slice
+                mine = ranks.shard(len(idx))
+                x = to_input(augment(train_images[idx], gen)[mine], device)
+                y = train_labels[idx][mine]
+                logits = trained(x)
                 loss = Fn.cross_entropy(logits, y, label_smoothing=a.label_smoothing)
                 if teacher is not None:
                     with torch.no_grad():
@@ -360,23 +452,28 @@ def main(argv=None):
             if log.tty:
                 print(file=sys.stderr)
             el = time.time() - t0
+            seen_t = torch.tensor(float(seen), device=device)
+            ranks.total(loss_sum, correct, seen_t)
+            seen = seen_t.item()
             rec = dict(phase=form, epoch=epoch + 1, train_loss=loss_sum.item() / seen,
                        train_acc=correct.item() / seen, seconds=round(el, 1),
                        lr=opt.param_groups[0]["lr"])
             if (epoch + 1) % a.eval_every == 0 or epoch + 1 == epochs:
-                recalibrate_bn(model, train_images, device)
-                rec["test_acc"] = evaluate(model, test, device)
+                recalibrate_bn(model, train_images, device)      # every rank: same result
+                if ranks.main:
+                    rec["test_acc"] = evaluate(model, test, device)
             log.record(**rec)
             log.line(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                               for k, v in rec.items()))
-            save(out / "last.pt", form=form, phase_index=pi, epoch=epoch + 1,
-                 model=model.state_dict(), optimizer=opt.state_dict(), args=vars(a),
-                 generator=gen.get_state(), torch_rng=torch.get_rng_state())
+            if ranks.main:
+                save(out / "last.pt", form=form, phase_index=pi, epoch=epoch + 1,
+                     model=model.state_dict(), optimizer=opt.state_dict(), args=vars(a),
+                     generator=gen.get_state(), torch_rng=torch.get_rng_state())
             epoch += 1
             epoch_seconds.append(time.time() - t0)
             if budget and epoch < epochs:
-                fitted = budget.fit(deadline, epoch, epoch_seconds, epochs, plan[pi][1],
-                                    first_epoch)
+                fitted = ranks.agree(budget.fit(deadline, epoch, epoch_seconds, epochs,
+                                                plan[pi][1], first_epoch))
                 if fitted != epochs:
                     log.line(f"time budget: phase {form} now {fitted} epochs (was {epochs}), "
                              f"{budget.seconds_per_epoch(epoch_seconds):.1f} s per epoch")
@@ -388,12 +485,15 @@ def main(argv=None):
                     else:
                         a.quant_epochs = epochs
         # a copy of the phase's end lets a later phase be rerun with other settings
-        save(out / f"{form}-end.pt", form=form, phase_index=pi, epoch=epochs,
-             model=model.state_dict(), optimizer=None, args=vars(a),
-             generator=gen.get_state(), torch_rng=torch.get_rng_state())
+        if ranks.main:
+            save(out / f"{form}-end.pt", form=form, phase_index=pi, epoch=epochs,
+                 model=model.state_dict(), optimizer=None, args=vars(a),
+                 generator=gen.get_state(), torch_rng=torch.get_rng_state())
         start_epoch = 0
 
     recalibrate_bn(model, train_images, device)
+    if not ranks.main:
+        return 0
     final_acc = evaluate(model, test, device)  # on the device: a CPU pass over VGG-16 is slow
     model = model.cpu()
     save(out / "final.pt", form=model.form, model=model.state_dict(), args=vars(a),
