@@ -117,16 +117,16 @@ class DeviceBackend:
         self.name, self.with_maps = name, opts.check
         if opts.jobs < 1:
             raise UserError(f"--jobs {opts.jobs}: must be at least 1")
-        if opts.jobs > 1 and port not in ("core", "sim", "sim-eth"):
+        if opts.jobs > 1 and port not in ("core", "core-fit", "sim", "sim-eth"):
             raise UserError(f"--jobs {opts.jobs}: a link ({port}) is one device; side by side "
-                            f"runs need --port core, sim or sim-eth")
+                            f"runs need --port core, core-fit, sim or sim-eth")
         self.device = self.pool = None
         try:
             if opts.jobs > 1:         # the workers hold the devices
                 self.pool = DevicePool(art, port, opts)
             else:
                 self.device = device or open_device(port, pe=opts.pe, timeout=opts.timeout,
-                                                    progress=opts.progress)
+                                                    progress=opts.progress, art=art)
                 self.driver = CoreDriver(self.device, art)
         except BaseException:
             self.close()
@@ -191,13 +191,13 @@ class DevicePool:
     def __init__(self, art: ModelArtifact, port: str, opts: EvalOptions):
         import multiprocessing
 
-        from catsnn.gateware.core_config import CoreConfig
         from catsnn.gateware.placement import plan_model
+        from catsnn.host.device import core_config_for
         # here, once: a model that does not fit is refused, and the build is made (the workers
         # then find it in the cache)
-        cfg = CoreConfig.compact(opts.pe)
+        cfg = core_config_for(port, opts.pe, art)
         plan_model(art, cfg)
-        if port == "core":
+        if port in ("core", "core-fit"):
             from catsnn.gateware.verilator_core import build_core
             build_core(cfg, quiet=not opts.progress)
         else:
@@ -236,8 +236,8 @@ def _worker_init(art, port, pe, timeout):
     from catsnn.host.driver import CoreDriver
     torch.set_num_threads(1)
     try:
-        _worker_driver = CoreDriver(open_device(port, pe=pe, timeout=timeout, progress=False),
-                                    art)
+        _worker_driver = CoreDriver(open_device(port, pe=pe, timeout=timeout, progress=False,
+                                                art=art), art)
     except Exception as e:
         _worker_error = UserError(f"a --jobs worker could not start its device: {e}")
 

@@ -66,15 +66,27 @@ class Device(Protocol):
         """Release the device (stop a simulation this device started)."""
 
 
-def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool = True) -> Device:
+def core_config_for(port: str, pe: int, art=None) -> CoreConfig:
+    """The core a simulated device of ``port`` has: the compact model's, or (``core-fit``)
+    one sized for ``art``."""
+    if port == "core-fit":
+        if art is None:
+            raise UserError("--port core-fit sizes the core for a model: none given")
+        return CoreConfig.fitting(art, pe)
+    return CoreConfig.compact(pe)
+
+
+def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool = True,
+                art=None) -> Device:
     """The device named by ``port``: ``core`` (the Verilator core alone, sized for the compact
-    model at P = pe), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
+    model at P = pe), ``core-fit`` (the Verilator core with memories sized for the model
+    ``art``, e.g. VGG-16: a simulation of the datapath at any size, no board holds it), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
     with Ethernet, driven over UDP in a network namespace of its own), ``pynq[:BITFILE]`` (on a
     PYNQ board: the core in its programmable logic), ``udp://HOST[:PORT]`` (a SoC's Ethernet),
     or a link URL for the UART (``/dev/ttyUSB0``, ``socket://HOST:PORT``, any pyserial URL)."""
-    if port == "core":
+    if port in ("core", "core-fit"):
         from catsnn.host.verilator_device import VerilatorDevice
-        return VerilatorDevice(CoreConfig.compact(pe))
+        return VerilatorDevice(core_config_for(port, pe, art))
     if port == "pynq" or port.startswith("pynq:"):
         from catsnn.host.pynq_device import PynqDevice
         return PynqDevice.open(port[5:] or None)

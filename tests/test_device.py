@@ -150,6 +150,21 @@ def test_open_device_by_port(core16):
         open_device("/dev/nonexistent-catsnn", timeout=0.5)
 
 
+def test_vgg16_on_a_core_sized_for_it_is_bit_exact(shipped_model, data, capsys):
+    """The paper's network on the core's datapath (--port core-fit: memories sized for the
+    model, 14 layers, 64-512 channels): one test image, every layer equal to the reference."""
+    vgg16 = str(shipped_model.parent / "vgg16-cifar10.catsnn.xz")
+    rc = cli_main(["eval", vgg16, "--backend", "device", "--port",
+                   "core-fit", "--data", data, "--limit", "1", "--check", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "0 of 1 images differ" in out and "14 layers" in out
+    cycles = int(re.search(r"cycles/image ([\d,]+)", out).group(1).replace(",", ""))
+    assert 5_000_000 < cycles < 10_000_000, cycles
+    with pytest.raises(Exception, match="core-fit sizes the core for a model"):
+        open_device("core-fit")
+
+
 def test_cli_device_backend_by_port(core16, shipped_model, data, capsys):
     rc = cli_main(["eval", str(shipped_model), "--backend", "device", "--port", "core",
                    "--data", data, "--limit", "2", "--check", "--json", "--quiet"])
