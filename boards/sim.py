@@ -12,25 +12,18 @@ from catsnn.gateware.soc import CatSnnSoC
 
 SYS_CLK_FREQ = int(1e6)     # nominal: sim time runs as fast as Verilator can go
 
+
+def stream_pads(name):
+    """An 8-bit stream each way: how LiteX's sim modules (serial2tcp, ethernet) attach."""
+    return (name, 0, *[Subsignal(f"{side}_{sig}", Pins(8 if sig == "data" else 1))
+                       for side in ("source", "sink") for sig in ("valid", "ready", "data")])
+
+
 _io = [
     ("sys_clk", 0, Pins(1)),
     ("sys_rst", 0, Pins(1)),
-    ("serial", 0,
-        Subsignal("source_valid", Pins(1)),
-        Subsignal("source_ready", Pins(1)),
-        Subsignal("source_data", Pins(8)),
-        Subsignal("sink_valid", Pins(1)),
-        Subsignal("sink_ready", Pins(1)),
-        Subsignal("sink_data", Pins(8)),
-    ),
-    ("eth", 0,
-        Subsignal("source_valid", Pins(1)),
-        Subsignal("source_ready", Pins(1)),
-        Subsignal("source_data", Pins(8)),
-        Subsignal("sink_valid", Pins(1)),
-        Subsignal("sink_ready", Pins(1)),
-        Subsignal("sink_data", Pins(8)),
-    ),
+    stream_pads("serial"),
+    stream_pads("eth"),
 ]
 
 # the simulated network (TEST-NET-1, inside a namespace of its own): the SoC and the host's TAP
