@@ -417,3 +417,71 @@ def test_memory_window_ctrl_pulses_start_and_stores_step_mode():
     run_simulation(dut, bench())
     assert sum(s for s, _, _ in seen) == 1          # one start pulse for one write
     assert seen[-1][1] == 1                          # step mode stored
+
+
+# ---------------------------------------------------------------- weight stager (DRAM path)
+
+def stager_model(ext_words, src_word, count, P):
+    """The weight words a copy of ``count`` words from bus word ``src_word`` makes."""
+    from catsnn.gateware.core_config import lane_groups
+    G, out = lane_groups(P), []
+    for i in range(count):
+        word = 0
+        for j in range(G):
+            word |= (ext_words[src_word + i * G + j] & 0x3FFFFFFF) << (30 * j)
+        out.append(word & ((1 << 5 * P) - 1))
+    return out
+
+
+@pytest.mark.parametrize("pe", [5, 12, 16])
+def test_weight_stager_copies_lane_groups_with_any_memory_latency(pe):
+    from migen.sim import passive
+    from catsnn.gateware.core_config import lane_groups
+    from catsnn.gateware.weight_stager import WeightStager
+    cfg = CoreConfig(pe=pe, acc_bits=24, weight_depth=64, bias_depth=8, membrane_depth=64,
+                     map_depth=64, image_depth=64, max_layers=4, dim_bits=4)
+    rng = random.Random(pe)
+    ext = [rng.getrandbits(32) for _ in range(512)]
+    dut = WeightStager(cfg)
+    bram = {}
+    copies = [(8, 20, 5), (100, 3, 40), (0, 1, 0)]     # (src word, count, dst)
+
+    @passive
+    def memory():      # a slave that answers after 0-3 wait states
+        while True:
+            yield
+            if (yield dut.bus.cyc) and (yield dut.bus.stb):
+                for _ in range(rng.randrange(4)):
+                    yield
+                yield dut.bus.dat_r.eq(ext[(yield dut.bus.adr)])
+                yield dut.bus.ack.eq(1)
+                yield
+                yield dut.bus.ack.eq(0)
+
+    @passive
+    def block_ram():
+        while True:
+            yield
+            if (yield dut.we):
+                bram[(yield dut.waddr)] = (yield dut.wdata)
+
+    def run():
+        for src, count, dst in copies:
+            yield dut.src.eq(4 * src)
+            yield dut.count.eq(count)
+            yield dut.dst.eq(dst)
+            yield dut.start.eq(1)
+            yield
+            yield dut.start.eq(0)
+            yield
+            for _ in range(2000):
+                if not (yield dut.busy):
+                    break
+                yield
+            assert not (yield dut.busy), "copy did not finish"
+    run_simulation(dut, [run(), memory(), block_ram()])
+    for src, count, dst in copies:
+        want = stager_model(ext, src, count, pe)
+        got = [bram.get(dst + i) for i in range(count)]
+        assert got == want, first_difference(want, got, f"weight word (copy to {dst})")
+    assert lane_groups(pe) in (1, 2, 3)
