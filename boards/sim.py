@@ -1,6 +1,7 @@
 """The default target: the catsnn SoC under Verilator (LiteX sim), UART on a TCP socket; with
 ``ethernet``, also LiteEth on LiteX's TAP-backed PHY model (host/netns.py makes the private
-network namespace the TAP lives in)."""
+network namespace the TAP lives in) and SDRAM (LiteDRAM on a chip model: where weights will
+live, the DRAM issue), which the host reaches over Ethernet."""
 from pathlib import Path
 
 from litex.build.generic_platform import Pins, Subsignal
@@ -42,9 +43,21 @@ def sim_soc(core_cfg, firmware=None, ethernet=False):
     soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="sim")
     soc.crg = CRG(platform.request("sys_clk"))
     if ethernet:
+        add_sim_sdram(soc)
         from liteeth.phy.model import LiteEthPHYModel
         soc.add_guarded_etherbone(LiteEthPHYModel(platform.request("eth")), SOC_IP)
     return soc
+
+
+def add_sim_sdram(soc):
+    """SDRAM as LiteX's simulation has it: LiteDRAM's controller on a functional chip model
+    (MT48LC16M16, 32-bit: 64 MiB at 0x40000000). The controller starts under hardware control,
+    so the model works without the BIOS's init sequence."""
+    from litedram import modules
+    from litedram.phy.model import SDRAMPHYModel
+    module = modules.MT48LC16M16(int(100e6), "1:1")
+    soc.sdrphy = SDRAMPHYModel(module=module, data_width=32, clk_freq=int(100e6))
+    soc.add_sdram("sdram", phy=soc.sdrphy, module=module, l2_cache_size=0)
 
 
 SIM_MODULES = Path(__file__).resolve().parent / "sim_modules"

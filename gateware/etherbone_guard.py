@@ -27,7 +27,7 @@ def big_endian(d):
 
 
 class EtherboneGuard(Module):
-    def __init__(self, write_range, read_ranges):
+    def __init__(self, write_ranges, read_ranges):
         # interface: UDP payloads in (from the UDP port), accepted requests out (to Etherbone)
         self.sink = sink = stream.Endpoint(eth_udp_user_description(32))
         self.source = source = stream.Endpoint(eth_udp_user_description(32))
@@ -98,7 +98,7 @@ class EtherboneGuard(Module):
                 If(k == 2,
                     NextValue(be_ok, dbe[16:24] == BYTE_ENABLE),
                     NextValue(wc, dbe[8:16]), NextValue(rc, dbe[0:8])),
-                If((k == 3) & (wc != 0) & ~inside(dbe, [write_range], wc),
+                If((k == 3) & (wc != 0) & ~inside(dbe, write_ranges, wc),
                     NextValue(range_bad, 1)),
                 If((k > reads_at) & (k <= reads_at + rc) & ~inside(dbe, read_ranges),
                     NextValue(range_bad, 1)),
@@ -158,7 +158,7 @@ class GuardedEtherbone(Module):
     last request came from (LiteEth's sends every reply to port 1234, which would tie the host
     to that port)."""
 
-    def __init__(self, write_range, read_ranges):
+    def __init__(self, write_ranges, read_ranges):
         from liteeth.frontend.etherbone import (LiteEthEtherbonePacketRX,
                                                 LiteEthEtherbonePacketTX,
                                                 LiteEthEtherboneRecord,
@@ -169,7 +169,7 @@ class GuardedEtherbone(Module):
 
         # # #
 
-        self.submodules.guard = guard = EtherboneGuard(write_range, read_ranges)
+        self.submodules.guard = guard = EtherboneGuard(write_ranges, read_ranges)
         self.submodules.tx = tx = LiteEthEtherbonePacketTX(UDP_PORT)
         self.submodules.rx = rx = LiteEthEtherbonePacketRX()
         self.submodules.record = record = LiteEthEtherboneRecord(buffer_depth=RECORD_WORDS)

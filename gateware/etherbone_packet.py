@@ -13,8 +13,9 @@ big endian) followed by a trailer of two words::
 The guard (``etherbone_guard.py``) passes a request on to LiteEth's Etherbone core, without
 its trailer, only when all of this holds (``check``, the software model, states it exactly):
 the CRC matches; the header is as above (probe packets are refused); the record has WC + RC
-> 0 and at most ``RECORD_WORDS`` words, the payload exactly the words the counts say; every
-write lies in the core's window, every read in the window or the guard's registers; and a
+> 0 and at most ``RECORD_WORDS`` words, the payload exactly the words the counts say; the
+writes lie in one writable range (the core's window; and the DRAM where the SoC has one),
+every read in a writable range or the guard's registers; and a
 packet with writes carries a SEQ whose low 16 bits follow those of the last accepted SEQ (+ 1,
 0 skipped: ``next_seq``); its high 16 bits name the client (any value). Anything else is
 dropped and counted by reason. Sequence numbers make a write happen at most once: a
@@ -96,7 +97,7 @@ def decode_reply(payload: bytes) -> tuple[int, list[int]]:
     return tag, words
 
 
-def check(payload: bytes, accepted: int, write_range: tuple[int, int],
+def check(payload: bytes, accepted: int, write_ranges: list[tuple[int, int]],
           read_ranges: list[tuple[int, int]]) -> str | None:
     """The guard's decision, in software: None (pass) or the reason it drops the packet
     ("crc", "format", "range", "seq"), checked in that order of precedence."""
@@ -116,7 +117,7 @@ def check(payload: bytes, accepted: int, write_range: tuple[int, int],
     pos = 3
     if wc:
         base = words_be[pos]
-        if base % 4 or not (write_range[0] <= base and base + 4 * wc <= write_range[1]):
+        if base % 4 or not any(lo <= base and base + 4 * wc <= hi for lo, hi in write_ranges):
             return "range"
         pos += 1 + wc
     if rc:

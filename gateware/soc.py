@@ -51,8 +51,13 @@ class CatSnnSoC(SoCCore):
         self.ethcore = LiteEthUDPIPCore(phy, mac_address, ip_address, self.clk_freq, dw=32,
                                         with_sys_datapath=True)
         port = self.ethcore.udp.crossbar.get_port(UDP_PORT, dw=32)
+        # the host may write the core's window and the DRAM (if any), read those and the guard
+        writable = [self.snn_window]
+        if "main_ram" in self.bus.regions:
+            r = self.bus.regions["main_ram"]
+            writable.append((r.origin, r.origin + r.size))
         self.etherbone = eb = GuardedEtherbone(
-            self.snn_window, [self.snn_window, (GUARD_BASE, GUARD_BASE + 4 * GUARD_REGS)])
+            writable, writable + [(GUARD_BASE, GUARD_BASE + 4 * GUARD_REGS)])
         self.comb += [port.source.connect(eb.sink), eb.source.connect(port.sink)]
         crg = getattr(phy, "crg", None)
         if not getattr(phy, "model", False) and hasattr(phy, "rx_clk_freq"):   # a real PHY

@@ -157,16 +157,25 @@ class EtherboneBus:
         self._write_words(SNN_BASE + 4 * adr, [value & 0xFFFFFFFF])
 
     def read_block(self, adr: int, n: int) -> list[int]:
+        return self.read_memory(SNN_BASE + 4 * adr, n)
+
+    def write_block(self, adr: int, values) -> None:
+        self.write_memory(SNN_BASE + 4 * adr, values)
+
+    # ---------------------------------------------------------------- any writable memory
+
+    def read_memory(self, byte_addr: int, n: int) -> list[int]:
+        """n words from byte address ``byte_addr`` (the window, or the SoC's DRAM)."""
         out = []
         for i in range(0, n, MAX_READS):
             m = min(MAX_READS, n - i)
-            out += self._read_words([SNN_BASE + 4 * (adr + i + k) for k in range(m)])
+            out += self._read_words([byte_addr + 4 * (i + k) for k in range(m)])
         return out
 
-    def write_block(self, adr: int, values) -> None:
+    def write_memory(self, byte_addr: int, values) -> None:
         values = [int(v) & 0xFFFFFFFF for v in values]
         for i in range(0, len(values), MAX_WRITES):
-            self._write_words(SNN_BASE + 4 * (adr + i), values[i:i + MAX_WRITES])
+            self._write_words(byte_addr + 4 * i, values[i:i + MAX_WRITES])
 
     def wait_stopped(self) -> None:
         # STATUS is in region 0: its word address does not depend on the core's size

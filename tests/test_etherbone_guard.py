@@ -25,7 +25,7 @@ def words_le(payload: bytes) -> list[int]:
 
 def run_guard(packets: list[bytes], stall_every: int = 0):
     """Feed packets through the guard; returns (forwarded payloads, registers)."""
-    dut = EtherboneGuard(WINDOW, [WINDOW, GUARD])
+    dut = EtherboneGuard([WINDOW], [WINDOW, GUARD])
     out, regs = [], []
 
     def feed():
@@ -67,7 +67,7 @@ def model(packets):
     """What the software model passes and counts."""
     accepted, passed, counts = 0, [], {r: 0 for r in DROP_REASONS}
     for p in packets:
-        why = check(p, accepted, WINDOW, [WINDOW, GUARD])
+        why = check(p, accepted, [WINDOW], [WINDOW, GUARD])
         if why:
             counts[why] += 1
             continue
@@ -152,7 +152,7 @@ def test_guarded_etherbone_chain():
 
     class Bench(Module):
         def __init__(self):
-            self.submodules.eb = GuardedEtherbone(WINDOW, [WINDOW, GUARD])
+            self.submodules.eb = GuardedEtherbone([WINDOW], [WINDOW, GUARD])
             self.submodules.ram = wishbone.SRAM(0x1000, bus=wishbone.Interface())
             self.submodules.dec = wishbone.Decoder(self.eb.bus, [
                 (lambda a: a[22:30] == 0x90, self.ram.bus),        # word addresses
