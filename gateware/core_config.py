@@ -66,6 +66,9 @@ class CoreConfig:
     max_layers: int = 16
     dim_bits: int = 7            # H, W < 2^dim_bits
     fifo_depth: int = 16         # events between the scanner and the synapse engine
+    # weights in external memory (the DRAM path): the weight block RAM is a staging buffer of
+    # weight_depth words per bank, filled with each layer's weights before it runs
+    external_weights: bool = False
 
     def __post_init__(self):
         if not 1 <= self.pe <= 64:
@@ -113,7 +116,7 @@ class CoreConfig:
 
     def summary(self) -> str:
         return (f"P={self.pe} acc_bits={self.acc_bits} "
-                f"weights={self.weight_depth} biases={self.bias_depth} "
+                f"weights={self.weight_depth}{' (staged from external memory)' if self.external_weights else ''} biases={self.bias_depth} "
                 f"membranes={self.membrane_depth} maps={self.map_depth} words/bank, "
                 f"image={self.image_depth} B, layers<={self.max_layers}")
 
@@ -260,7 +263,7 @@ def c_header(cfg: CoreConfig) -> str:
 def info_registers(cfg: CoreConfig) -> dict:
     """The constant registers that describe a core (the gateware drives them; a host decodes
     them with config_from_registers)."""
-    return {REG_ID: CORE_ID | cfg.pe << 16,
+    return {REG_ID: CORE_ID | cfg.pe << 16 | cfg.external_weights << 24,
             REG_DEPTH0: cfg.acc_bits | cfg.max_layers << 16 | cfg.dim_bits << 24,
             REG_DEPTH1: cfg.weight_depth,
             REG_DEPTH2: cfg.membrane_depth | cfg.map_depth << 16,
@@ -276,4 +279,4 @@ def config_from_registers(regs: list[int]) -> CoreConfig:
     return CoreConfig(pe=(ident >> 16) & 0xFF, acc_bits=d0 & 0xFF, weight_depth=d1,
                       bias_depth=d3 & 0xFFFF, membrane_depth=d2 & 0xFFFF, map_depth=d2 >> 16,
                       image_depth=d3 >> 16, max_layers=(d0 >> 16) & 0xFF,
-                      dim_bits=(d0 >> 24) & 0xFF)
+                      dim_bits=(d0 >> 24) & 0xFF, external_weights=bool(ident >> 24 & 1))

@@ -17,7 +17,8 @@ from operator import add
 from migen import Array, Cat, If, Module, Mux, Signal
 from migen.genlib.fsm import FSM, NextState, NextValue
 
-from catsnn.gateware.core_config import COUNTERS, PROGRAM_WORDS, CoreConfig, clog2
+from catsnn.gateware.core_config import (COUNTERS, PROGRAM_WORDS, CoreConfig, clog2,
+                                         lane_groups)
 from catsnn.gateware.core_layouts import CoreWidths, layer_params
 
 
@@ -61,6 +62,11 @@ class LayerSequencer(Module):
         self.sop_valid = Signal()
         self.sop_lanes = Signal(P)
         self.spike_lanes = Signal(P)
+        # interface: staging a layer's weights from external memory (external_weights only)
+        self.stage_start = Signal()
+        self.stage_src = Signal(32)       # byte address of the layer's first weight bus word
+        self.stage_count = Signal(w.waddr + 1)
+        self.stage_busy = Signal()
         # interface: the counter memory's write port
         self.counter_addr = Signal(LB + 2)
         self.counter_data = Signal(32)
@@ -76,7 +82,10 @@ class LayerSequencer(Module):
             lp.frac.eq(fields[0][24:30]),
             lp.cin.eq(fields[1][:16]), lp.gin.eq(fields[1][16:]), lp.H.eq(fields[2][:DB]),
             lp.W.eq(fields[2][16:16 + DB]), lp.G.eq(fields[3][:16]), lp.HW.eq(fields[3][16:]),
-            lp.wbase.eq(fields[4]), lp.s_ci.eq(fields[5]), lp.s_word.eq(fields[6]),
+            # external weights: word 4 is the layer's place in external memory, and the staged
+            # copy starts at block-RAM word 0
+            lp.wbase.eq(0 if cfg.external_weights else fields[4]),
+            lp.s_ci.eq(fields[5]), lp.s_word.eq(fields[6]),
             lp.bbase.eq(fields[7]),
         ]
         load_i = Signal(4)
@@ -86,6 +95,7 @@ class LayerSequencer(Module):
         init_g, init_pos = Signal(16), Signal(16)
         init_addr, bias_rd = self.init_addr, self.bias_addr
         cnt_i = Signal(3)
+        stage_i = Signal(16)
 
         self.submodules.fsm = fsm = FSM(reset_state="IDLE")
         fsm.act("IDLE",
@@ -99,9 +109,20 @@ class LayerSequencer(Module):
             *[If(load_i == i + 1, NextValue(fields[i], self.program_data))
               for i in range(PROGRAM_WORDS)],
             If(load_i == PROGRAM_WORDS,
-                NextValue(tab_i, 0), NextValue(tab_acc, 0),
-                NextState("TABLE"))
+                NextValue(tab_i, 0), NextValue(tab_acc, 0), NextValue(stage_i, 0),
+                NextValue(self.stage_count, 0),
+                NextState("STAGE_COUNT" if cfg.external_weights else "TABLE"))
         )
+        if cfg.external_weights:
+            G = lane_groups(P)
+            self.comb += self.stage_src.eq(fields[4] * (4 * G))
+            fsm.act("STAGE_COUNT",      # C_in x stride by additions: the layer's weight words
+                NextValue(stage_i, stage_i + 1),
+                If(stage_i == lp.cin, NextState("STAGE_START")).Else(
+                    NextValue(self.stage_count, self.stage_count + lp.s_ci))
+            )
+            fsm.act("STAGE_START", self.stage_start.eq(1), NextState("STAGE"))
+            fsm.act("STAGE", If(~self.stage_busy, NextState("TABLE")))
         fsm.act("TABLE",
             NextValue(tab_a[tab_i[:max(1, clog2(P))]], tab_acc),
             NextValue(tab_acc, tab_acc + lp.s_ci), NextValue(tab_i, tab_i + 1),

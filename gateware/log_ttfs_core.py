@@ -114,9 +114,22 @@ class LogTTFSCore(Module):
         # ---------------- ports: the datapath while running, the window while halted ----------
         r, wp = weights
         self.comb += [r.adr.eq(Mux(owned, window.weight_addr, fetch.addr)),
-                      fetch.word.eq(r.dat_r), window.weight_rd.eq(r.dat_r),
-                      wp.adr.eq(window.weight_addr), wp.dat_w.eq(window.weight_data),
-                      wp.we.eq(window.weight_we)]
+                      fetch.word.eq(r.dat_r), window.weight_rd.eq(r.dat_r)]
+        if cfg.external_weights:
+            # the stager fills the weight block RAM from external memory before each layer
+            from catsnn.gateware.weight_stager import WeightStager
+            self.submodules.stager = stager = WeightStager(cfg)
+            self.ext_bus = stager.bus         # interface: external memory (Wishbone master)
+            self.comb += [
+                stager.start.eq(seq.stage_start), stager.src.eq(seq.stage_src),
+                stager.count.eq(seq.stage_count), stager.dst.eq(0),
+                seq.stage_busy.eq(stager.busy | seq.stage_start),
+                wp.adr.eq(Mux(owned, window.weight_addr, stager.waddr)),
+                wp.dat_w.eq(Mux(owned, window.weight_data, stager.wdata)),
+                wp.we.eq(window.weight_we | stager.we)]
+        else:
+            self.comb += [wp.adr.eq(window.weight_addr), wp.dat_w.eq(window.weight_data),
+                          wp.we.eq(window.weight_we)]
         for p in range(P):
             r, wp = biases[p]
             self.comb += [r.adr.eq(Mux(owned, window.bias_addr, seq.bias_addr)),

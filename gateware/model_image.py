@@ -89,19 +89,24 @@ def writable_range(region: int, offset: int, cfg: CoreConfig) -> tuple[int, int]
 
 
 def writes(image: bytes, cfg: CoreConfig):
-    """(needs words, [(word address, value), ...]): what loading ``image`` writes into a core
-    of configuration ``cfg``, in order."""
+    """(needs words, [(word address, value), ...], [(external word, value), ...]): what
+    loading ``image`` writes into a core of configuration ``cfg``, in order: into its window,
+    and (a core with external weights) into the external memory it stages weights from, where
+    dense weight index i is word i."""
     records = decode_records(image)
     if not records or records[0][0] != RECORD_NEEDS or len(records[0][2]) != NEEDS_WORDS:
         raise ModelImageError("model image: needs record missing")
     needs = records[0][2]
     check_needs(needs, cfg)
     rs, ng, gb = cfg.region_shift, lane_groups(cfg.pe), clog2(lane_groups(cfg.pe))
-    out = []
+    out, external = [], []
     for region, offset, words in records[1:]:
         if region not in WRITABLE_REGIONS:
             raise ModelImageError(f"model image: record for region {region}")
         n = len(words)
+        if region == REGION_WEIGHT and cfg.external_weights:
+            external += list(enumerate(words, offset))
+            continue
         lo, hi = writable_range(region, offset, cfg)
         if offset < lo or offset + n > hi:
             raise ModelImageError(f"model image: record past region end ({offset} + {n})")
@@ -113,7 +118,7 @@ def writes(image: bytes, cfg: CoreConfig):
             out += [(base | (i // ng) << gb | i % ng, w) for i, w in enumerate(words, offset)]
         else:
             out += [(base | (offset + k), w) for k, w in enumerate(words)]
-    return needs, out
+    return needs, out, external
 
 
 def spans(pairs, cfg: CoreConfig) -> list[tuple[int, list[int]]]:

@@ -96,7 +96,9 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
         plans.append(p)
         wbase += p.weight_words
         bbase += p.g
-    need = {"weights": (wbase, cfg.weight_depth), "biases": (bbase, cfg.bias_depth),
+    # external weights: the block RAM stages one layer at a time
+    weights = max(p.weight_words for p in plans) if cfg.external_weights else wbase
+    need = {"weights": (weights, cfg.weight_depth), "biases": (bbase, cfg.bias_depth),
             "membranes": (max(p.g * p.positions for p in plans), cfg.membrane_depth),
             "spike maps": (max(p.g * p.out_positions for p in plans if p.fires),
                            cfg.map_depth),
@@ -138,7 +140,8 @@ def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
 def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> list[int]:
     """The 8 words of the model image's needs record: P, accumulator bits, layers, and words per
     bank of weights, biases, membranes, spike maps, then image bytes."""
-    return [cfg.pe, art.acc_bits, len(plans), sum(p.weight_words for p in plans),
+    weights = [p.weight_words for p in plans]
+    return [cfg.pe, art.acc_bits, len(plans), max(weights) if cfg.external_weights else sum(weights),
             sum(p.g for p in plans), max(p.g * p.positions for p in plans),
             max((p.g * p.out_positions for p in plans if p.fires), default=0),
             art.layers[0].in_channels * art.layers[0].in_height * art.layers[0].in_width]

@@ -45,6 +45,14 @@ def core_verilog(cfg: CoreConfig) -> str:
                 port = Signal(len(sig), name=name)
                 self.comb += port.eq(sig) if out else sig.eq(port)
                 self.ports[name] = port
+            if cfg.external_weights:     # the external memory, served by the harness
+                e = core.ext_bus
+                for name, sig, out in [("ext_adr", e.adr, 1), ("ext_cyc", e.cyc, 1),
+                                       ("ext_stb", e.stb, 1), ("ext_dat_r", e.dat_r, 0),
+                                       ("ext_ack", e.ack, 0)]:
+                    port = Signal(len(sig), name=name)
+                    self.comb += port.eq(sig) if out else sig.eq(port)
+                    self.ports[name] = port
     top = Top()
     return str(convert(top, ios=set(top.ports.values()), name=TOP))
 
@@ -60,11 +68,11 @@ def build_core(cfg: CoreConfig, build_root: Path | None = None, quiet=False) -> 
     """The harness library of the core (Wishbone window) for this configuration, built if not
     cached. Returns its path."""
     return build_verilated("core", core_verilog(cfg), TOP, "core_harness.cpp", cfg, build_root,
-                           quiet)
+                           quiet, defines=["CATSNN_EXTERNAL"] if cfg.external_weights else [])
 
 
 def build_verilated(kind: str, verilog: str, top: str, harness_name: str, cfg: CoreConfig,
-                    build_root: Path | None = None, quiet=False) -> Path:
+                    build_root: Path | None = None, quiet=False, defines=()) -> Path:
     """A Verilog top with its C harness (sim/) as a shared library, cached under
     build/<kind>/<P>pe-<hash> (rebuilt only when the Verilog, the harness, the configuration or
     Verilator change)."""
@@ -85,7 +93,8 @@ def build_verilated(kind: str, verilog: str, top: str, harness_name: str, cfg: C
     jobs = str(max(1, min(2, os.cpu_count() or 1)))
     cmd = ["verilator", "--cc", f"{top}.v", "--top-module", top, "--exe", harness_name,
            "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
-           "-Wno-lint", "-Wno-style", "-CFLAGS", "-fPIC -O2", "-LDFLAGS", "-shared",
+           "-Wno-lint", "-Wno-style", "-CFLAGS",
+           " ".join(["-fPIC -O2", *[f"-D{d}" for d in defines]]), "-LDFLAGS", "-shared",
            "-o", name, "--build", "-j", jobs]
     if not quiet:
         print(f"{kind}: building the Verilator model (P={cfg.pe}) in {out} ...",
@@ -131,6 +140,9 @@ class CoreSim:
         L.core_read_block.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, u32p]
         L.core_run.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         L.core_run.restype = ctypes.c_int64
+        if cfg.external_weights:
+            L.core_ext_write.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, u32p]
+            L.core_ext_latency.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         self.h = ctypes.c_void_p(L.core_new())
         ident = self.read(word_address(cfg, REGION_REGS, REG_ID))
         if ident & 0xFFFF != CORE_ID or (ident >> 16) & 0xFF != cfg.pe:
@@ -159,6 +171,14 @@ class CoreSim:
         """(address, value) writes in order, in one call."""
         adrs, vals = zip(*pairs) if pairs else ((), ())
         self.lib.core_write_pairs(self.h, len(pairs), self._words(adrs), self._words(vals))
+
+    def write_external(self, adr, words):
+        """Words into the external memory the core stages weights from (word addresses)."""
+        self.lib.core_ext_write(self.h, adr, len(words), self._words(words))
+
+    def set_external_latency(self, cycles: int):
+        """Wait states before the external memory answers each read (a DRAM's latency)."""
+        self.lib.core_ext_latency(self.h, cycles)
 
     def read_block(self, adr, n) -> list[int]:
         arr = (ctypes.c_uint32 * n)()

@@ -117,9 +117,9 @@ class DeviceBackend:
         self.name, self.with_maps = name, opts.check
         if opts.jobs < 1:
             raise UserError(f"--jobs {opts.jobs}: must be at least 1")
-        if opts.jobs > 1 and port not in ("core", "core-fit", "sim", "sim-eth"):
+        if opts.jobs > 1 and port not in ("core", "core-fit", "core-dram", "sim", "sim-eth"):
             raise UserError(f"--jobs {opts.jobs}: a link ({port}) is one device; side by side "
-                            f"runs need --port core, core-fit, sim or sim-eth")
+                            f"runs need --port core, core-fit, core-dram, sim or sim-eth")
         self.device = self.pool = None
         try:
             if opts.jobs > 1:         # the workers hold the devices
@@ -197,7 +197,7 @@ class DevicePool:
         # then find it in the cache)
         cfg = core_config_for(port, opts.pe, art)
         plan_model(art, cfg)
-        if port in ("core", "core-fit"):
+        if port in ("core", "core-fit", "core-dram"):
             from catsnn.gateware.verilator_core import build_core
             build_core(cfg, quiet=not opts.progress)
         else:

@@ -9,6 +9,7 @@ Status words are the core's STATUS register (``core_config.STATUS_*``, the layer
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -69,10 +70,16 @@ class Device(Protocol):
 def core_config_for(port: str, pe: int, art=None) -> CoreConfig:
     """The core a simulated device of ``port`` has: the compact model's, or (``core-fit``)
     one sized for ``art``."""
-    if port == "core-fit":
+    if port in ("core-fit", "core-dram"):
         if art is None:
-            raise UserError("--port core-fit sizes the core for a model: none given")
-        return CoreConfig.fitting(art, pe)
+            raise UserError(f"--port {port} sizes the core for a model: none given")
+        cfg = CoreConfig.fitting(art, pe)
+        if port == "core-dram":    # weights in external memory, one layer staged at a time
+            from catsnn.gateware.placement import plan_model
+            largest = max(p.weight_words for p in plan_model(art, cfg))
+            cfg = dataclasses.replace(cfg, external_weights=True,
+                                      weight_depth=-(-largest // 1024) * 1024)
+        return cfg
     return CoreConfig.compact(pe)
 
 
@@ -80,13 +87,18 @@ def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool =
                 art=None) -> Device:
     """The device named by ``port``: ``core`` (the Verilator core alone, sized for the compact
     model at P = pe), ``core-fit`` (the Verilator core with memories sized for the model
-    ``art``, e.g. VGG-16: a simulation of the datapath at any size, no board holds it), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
+    ``art``, e.g. VGG-16: a simulation of the datapath at any size, no board holds it),
+    ``core-dram`` (the same with the weights in external memory, staged into block RAM one
+    layer at a time from a memory model with DRAM-like wait states), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
     with Ethernet, driven over UDP in a network namespace of its own), ``pynq[:BITFILE]`` (on a
     PYNQ board: the core in its programmable logic), ``udp://HOST[:PORT]`` (a SoC's Ethernet),
     or a link URL for the UART (``/dev/ttyUSB0``, ``socket://HOST:PORT``, any pyserial URL)."""
-    if port in ("core", "core-fit"):
-        from catsnn.host.verilator_device import VerilatorDevice
-        return VerilatorDevice(core_config_for(port, pe, art))
+    if port in ("core", "core-fit", "core-dram"):
+        from catsnn.host.verilator_device import DRAM_WAIT_STATES, VerilatorDevice
+        dev = VerilatorDevice(core_config_for(port, pe, art))
+        if port == "core-dram":
+            dev.bus.sim.set_external_latency(DRAM_WAIT_STATES)
+        return dev
     if port == "pynq" or port.startswith("pynq:"):
         from catsnn.host.pynq_device import PynqDevice
         return PynqDevice.open(port[5:] or None)

@@ -7,6 +7,7 @@ from catsnn.gateware.verilator_core import CoreSim
 from catsnn.host.window_device import WindowDevice
 
 MAX_CYCLES = 200_000_000      # one layer; a core that runs longer is hung
+DRAM_WAIT_STATES = 4          # the external memory model of --port core-dram: wait states per read
 
 
 class SimBus:
@@ -16,6 +17,7 @@ class SimBus:
         self.sim = sim
         self.read, self.write = sim.read, sim.write
         self.read_block, self.write_block = sim.read_block, sim.write_block
+        self.write_external = sim.write_external
 
     def wait_stopped(self):
         self.sim.run_until_stopped(MAX_CYCLES)

@@ -59,9 +59,11 @@ class WindowDevice:
         if st & STATUS_PAUSED:      # finish a run left paused on the model it started with
             self.bus.write(self._reg(REG_CTRL), CTRL_CONTINUE)
             self._stop_wait()
-        needs, writes = model_image.writes(image, self.cfg)
+        needs, writes, external = model_image.writes(image, self.cfg)
         for adr, words in model_image.spans(writes, self.cfg):
             self.bus.write_block(adr, words)
+        for adr, words in model_image.spans(external, self.cfg):
+            self.bus.write_external(adr, words)
         self.layers, self.image_len = needs[2], needs[7]
         return self.layers
 

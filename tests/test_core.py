@@ -136,7 +136,7 @@ def test_tiny_network_in_migen_simulator():
     img = random_images(1, size=4, seed=9)[0]
     cfg = CoreConfig(pe=2, weight_depth=128, bias_depth=8, membrane_depth=32, map_depth=32,
                      image_depth=48, max_layers=4, dim_bits=4)
-    _, writes = image_format.writes(model_image(art, cfg), cfg)     # the board format
+    _, writes, _ = image_format.writes(model_image(art, cfg), cfg)     # the board format
     writes += [(word_address(cfg, REGION_IMAGE, i), p) for i, p in enumerate(image_bytes(img))]
     writes += [(word_address(cfg, REGION_REGS, REG_CTRL), 1)]
     core = LogTTFSCore(cfg)

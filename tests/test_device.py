@@ -52,7 +52,7 @@ def test_model_image_records_and_the_writes_a_loader_makes(shipped_model):
     records = image_format.decode_records(image)
     assert records[0][0] == RECORD_NEEDS and records[0][2][:3] == [16, art.acc_bits, 7]
     assert {r for r, _, _ in records[1:]} == {REGION_REGS, 2, REGION_WEIGHT}
-    needs, writes = image_format.writes(image, cfg)
+    needs, writes, _ = image_format.writes(image, cfg)
     ng, gb = lane_groups(16), clog2(lane_groups(16))
     dense = [w for r, _, words in records if r == REGION_WEIGHT for w in words]
     weight_writes = [(a, w) for a, w in writes if a >> cfg.region_shift == REGION_WEIGHT]
@@ -163,6 +163,41 @@ def test_vgg16_on_a_core_sized_for_it_is_bit_exact(shipped_model, data, capsys):
     assert 5_000_000 < cycles < 10_000_000, cycles
     with pytest.raises(Exception, match="core-fit sizes the core for a model"):
         open_device("core-fit")
+
+
+def eval_cycles(argv, capsys):
+    """Run `catsnn eval` (quiet, --check); its output and cycles per image."""
+    rc = cli_main(["eval", *argv, "--check", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    return out, int(re.search(r"cycles/image ([\d,]+)", out).group(1).replace(",", ""))
+
+
+def test_the_compact_model_through_the_dram_path(shipped_model, data, capsys):
+    """--port core-dram: weights in an external memory model (4 wait states per read), each
+    layer's staged into a 9,216-word block RAM by the WeightStager before it runs: every layer
+    bit-exact, the staging visible in the cycles."""
+    from catsnn.gateware.core_config import INFO_REGS, config_from_registers
+    from catsnn.host.device import core_config_for
+    art = load_artifact(shipped_model)
+    cfg = core_config_for("core-dram", 16, art)
+    assert cfg.external_weights and cfg.weight_depth == 9216
+    dev = open_device("core-dram", art=art)
+    assert config_from_registers(dev.bus.read_block(0, INFO_REGS)) == cfg   # the core says so
+    base = ["--data", data, "--limit", "3", "--backend", "device"]
+    out, staged = eval_cycles([str(shipped_model), *base, "--port", "core-dram"], capsys)
+    assert "0 of 3 images differ" in out
+    _, resident = eval_cycles([str(shipped_model), *base, "--port", "core"], capsys)
+    # 19,958 weight words x 3 bus words, each read costing 2 + 4 wait states
+    assert 300_000 < staged - resident < 400_000, (staged, resident)
+
+
+@pytest.mark.slow
+def test_vgg16_through_the_dram_path(shipped_model, data, capsys):
+    vgg16 = str(shipped_model.parent / "vgg16-cifar10.catsnn.xz")
+    out, cycles = eval_cycles([vgg16, "--backend", "device", "--port", "core-dram", "--data",
+                               data, "--limit", "1"], capsys)
+    assert "0 of 1 images differ" in out and cycles > 10_000_000
 
 
 def test_cli_device_backend_by_port(core16, shipped_model, data, capsys):

@@ -1,7 +1,10 @@
 // Verilator harness of the log-TTFS core: a C ABI that Python drives through ctypes.
 // The core is a Wishbone slave; every access here is one classic-cycle transaction
 // (request, ack one cycle later, release), and run() clocks the core until it stops.
+// With CATSNN_EXTERNAL the core also has a Wishbone master to external memory (weights staged
+// from it): the harness answers its reads from an array after `latency` wait states.
 #include <cstdint>
+#include <vector>
 #include "Vcatsnn_core.h"
 #include "verilated.h"
 
@@ -9,7 +12,30 @@ struct Sim {
     VerilatedContext ctx;
     Vcatsnn_core* top;
     uint64_t cycles;
+    std::vector<uint32_t> ext;    // external memory, 32-bit words
+    uint32_t latency = 0, waited = 0;
 };
+
+static inline void serve_external(Sim* s) {
+#ifdef CATSNN_EXTERNAL
+    Vcatsnn_core* t = s->top;
+    if (t->ext_ack) {             // an acknowledge lasts one cycle
+        t->ext_ack = 0;
+        return;
+    }
+    if (!(t->ext_cyc && t->ext_stb)) return;
+    if (s->waited < s->latency) {
+        s->waited++;
+        return;
+    }
+    s->waited = 0;
+    uint32_t a = t->ext_adr;
+    t->ext_dat_r = a < s->ext.size() ? s->ext[a] : 0xDEADBEEF;
+    t->ext_ack = 1;
+#else
+    (void)s;
+#endif
+}
 
 static inline void tick(Sim* s) {
     s->top->sys_clk = 0;
@@ -17,6 +43,7 @@ static inline void tick(Sim* s) {
     s->top->sys_clk = 1;
     s->top->eval();
     s->cycles++;
+    serve_external(s);
 }
 
 static uint32_t access(Sim* s, uint32_t adr, uint32_t dat, int we) {
@@ -92,5 +119,13 @@ int64_t core_run(void* h, uint64_t max_cycles) {
 }
 
 uint64_t core_cycles(void* h) { return ((Sim*)h)->cycles; }
+
+void core_ext_write(void* h, uint32_t adr, uint32_t n, const uint32_t* dat) {
+    Sim* s = (Sim*)h;
+    if (s->ext.size() < (size_t)adr + n) s->ext.resize((size_t)adr + n, 0);
+    for (uint32_t i = 0; i < n; i++) s->ext[adr + i] = dat[i];
+}
+
+void core_ext_latency(void* h, uint32_t cycles) { ((Sim*)h)->latency = cycles; }
 
 }  // extern "C"
