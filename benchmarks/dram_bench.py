@@ -9,7 +9,8 @@ per image, SOPs per cycle per lane, and for each board's memory whether the lane
 the DRAM limits each layer, with the images/s that gives at the board's 40 MHz system clock, for
 one image per weight pass and for a batch of 4.
 
-This is a projection: no DRAM weight fetch exists yet. DRAM figures are peak bytes per system
+This is a projection: the staging path (--port core-dram) exists, but not yet overlapped with
+compute nor on a board. DRAM figures are peak bytes per system
 clock times the efficiency LiteDRAM reached on sequential reads in simulation
 (../shared/notes/toolchain.md): ULX3S 16-bit SDR 95 %, Colorlight i5 32-bit SDR 96 %,
 OrangeCrab 16-bit DDR3 at 1:2 (DRAM clock twice the system clock) 75 %.
