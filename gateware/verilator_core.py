@@ -136,7 +136,6 @@ class CoreSim:
         L.core_read.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         L.core_read.restype = ctypes.c_uint32
         L.core_write_block.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, u32p]
-        L.core_write_pairs.argtypes = [ctypes.c_void_p, ctypes.c_uint32, u32p, u32p]
         L.core_read_block.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, u32p]
         L.core_run.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         L.core_run.restype = ctypes.c_int64
@@ -166,11 +165,6 @@ class CoreSim:
 
     def write_block(self, adr, words):
         self.lib.core_write_block(self.h, adr, len(words), self._words(words))
-
-    def write_pairs(self, pairs):
-        """(address, value) writes in order, in one call."""
-        adrs, vals = zip(*pairs) if pairs else ((), ())
-        self.lib.core_write_pairs(self.h, len(pairs), self._words(adrs), self._words(vals))
 
     def write_external(self, adr, words):
         """Words into the external memory the core stages weights from (word addresses)."""

@@ -11,8 +11,10 @@ RUN or model load.
 
 A bus has ``read(adr)``, ``write(adr, value)``, ``read_block(adr, n)``, ``write_block(adr,
 values)`` and ``wait_stopped()`` (until the core is not busy; a hung core is an error, never a
-hang). The buses: the Verilator harness, a PYNQ board's MMIO, Etherbone over UDP
-(``host/etherbone_bus.py``).
+hang); a bus of a core with external weights also has ``write_external(adr, values)`` (its
+weight memory, word addresses). The buses: the Verilator harness, a PYNQ board's MMIO,
+Etherbone over UDP (``host/etherbone_bus.py``). A model image is written in runs
+(``model_image.spans``), so every bus loads through ``write_block``.
 """
 from __future__ import annotations
 

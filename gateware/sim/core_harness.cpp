@@ -94,11 +94,6 @@ void core_write_block(void* h, uint32_t adr, uint32_t n, const uint32_t* dat) {
     for (uint32_t i = 0; i < n; i++) access((Sim*)h, adr + i, dat[i], 1);
 }
 
-// Scattered writes: n (address, value) pairs, in order (a model image's writes in one call).
-void core_write_pairs(void* h, uint32_t n, const uint32_t* adr, const uint32_t* dat) {
-    for (uint32_t i = 0; i < n; i++) access((Sim*)h, adr[i], dat[i], 1);
-}
-
 void core_read_block(void* h, uint32_t adr, uint32_t n, uint32_t* out) {
     for (uint32_t i = 0; i < n; i++) out[i] = access((Sim*)h, adr + i, 0, 0);
 }
