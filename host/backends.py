@@ -112,14 +112,14 @@ class DeviceBackend:
     def __init__(self, name: str, art: ModelArtifact, port: str, opts: EvalOptions,
                  device=None):
         """``device``: an open device to use (and close) instead of opening ``port``."""
-        from catsnn.host.device import open_device
+        from catsnn.host.device import LOCAL_PORTS, open_device
         from catsnn.host.driver import CoreDriver
         self.name, self.with_maps = name, opts.check
         if opts.jobs < 1:
             raise UserError(f"--jobs {opts.jobs}: must be at least 1")
-        if opts.jobs > 1 and port not in ("core", "core-fit", "core-dram", "sim", "sim-eth"):
+        if opts.jobs > 1 and port not in LOCAL_PORTS:
             raise UserError(f"--jobs {opts.jobs}: a link ({port}) is one device; side by side "
-                            f"runs need --port core, core-fit, core-dram, sim or sim-eth")
+                            f"runs need --port {', '.join(LOCAL_PORTS)}")
         self.device = self.pool = None
         try:
             if opts.jobs > 1:         # the workers hold the devices
@@ -192,12 +192,12 @@ class DevicePool:
         import multiprocessing
 
         from catsnn.gateware.placement import plan_model
-        from catsnn.host.device import core_config_for
+        from catsnn.host.device import CORE_PORTS, core_config_for
         # here, once: a model that does not fit is refused, and the build is made (the workers
         # then find it in the cache)
         cfg = core_config_for(port, opts.pe, art)
         plan_model(art, cfg)
-        if port in ("core", "core-fit", "core-dram"):
+        if port in CORE_PORTS:
             from catsnn.gateware.verilator_core import build_core
             build_core(cfg, quiet=not opts.progress)
         else:

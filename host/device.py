@@ -67,6 +67,12 @@ class Device(Protocol):
         """Release the device (stop a simulation this device started)."""
 
 
+# devices this machine starts itself: the Verilator core alone, and the simulated SoCs (so
+# several can run side by side, --jobs)
+CORE_PORTS = ("core", "core-fit", "core-dram")
+LOCAL_PORTS = CORE_PORTS + ("sim", "sim-eth")
+
+
 def core_config_for(port: str, pe: int, art=None) -> CoreConfig:
     """The core a simulated device of ``port`` has: the compact model's, or (``core-fit``)
     one sized for ``art``."""
@@ -93,7 +99,7 @@ def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool =
     with Ethernet, driven over UDP in a network namespace of its own), ``pynq[:BITFILE]`` (on a
     PYNQ board: the core in its programmable logic), ``udp://HOST[:PORT]`` (a SoC's Ethernet),
     or a link URL for the UART (``/dev/ttyUSB0``, ``socket://HOST:PORT``, any pyserial URL)."""
-    if port in ("core", "core-fit", "core-dram"):
+    if port in CORE_PORTS:
         from catsnn.host.verilator_device import DRAM_WAIT_STATES, VerilatorDevice
         dev = VerilatorDevice(core_config_for(port, pe, art))
         if port == "core-dram":
