@@ -243,6 +243,30 @@ def cmd_sim(a):
         raise UserError(f"the simulation exited (log: {sim.log_path})")
 
 
+def cmd_bundle(a):
+    import numpy as np
+    import torch
+    from catsnn.boards import pynq
+    from catsnn.gateware.core_config import CoreConfig
+    from catsnn.gateware.placement import compile_model
+    from catsnn.host.board_bundle import Bundle, write_board_folder
+    from catsnn.reference.snn import ReferenceSNN
+
+    art = _load_model(a.model)
+    compiled = compile_model(art, CoreConfig.compact(a.pe or pynq.DEFAULT_PE))
+    _, images, labels = _test_images(a, art)
+    runs = [ReferenceSNN(art).run(images[i:i + 250]) for i in range(0, len(images), 250)]
+    cat = lambda ts: torch.cat(ts).numpy()      # noqa: E731
+    b = Bundle(art.name or Path(a.model).name, art.classes, compiled, images.numpy(),
+               labels.numpy(), cat([r.potentials for r in runs]), cat([r.sops for r in runs]),
+               [cat(layer) for layer in zip(*[r.spike_times for r in runs])])
+    out = write_board_folder(a.out, b)
+    print(f"wrote {out}/ ({len(images)} images, core {compiled.cfg.summary()}); on the board, "
+          f"in that folder: python3 -m catsnn.host.board_run catsnn-bundle.npz --port "
+          f"pynq:catsnn.bit")
+    return 0
+
+
 def cmd_build(a):
     from catsnn.boards import pynq
     if a.board in pynq.BOARDS:          # Vivado targets: sources and script, or a bitstream
@@ -360,6 +384,18 @@ def build_parser():
                    help="with LiteEth: the SoC at udp://192.0.2.50 inside a private network "
                         "namespace (root), named catsnn-sim-PID for `ip netns exec`")
     s.set_defaults(func=cmd_sim)
+
+    bu = sub.add_parser("bundle", help="a folder for a board without torch (PYNQ): the model "
+                        "compiled for its core, test images, the reference's answers")
+    bu.add_argument("model", type=Path)
+    bu.add_argument("--out", type=Path, required=True, help="the folder to write")
+    bu.add_argument("--pe", type=int, default=None, help="the board core's P (default: the "
+                    "PYNQ build's)")
+    _data_args(bu)
+    bu.add_argument("--dataset", choices=["cifar10", "cifar100"], default=None)
+    bu.add_argument("--offset", type=int, default=0, help="first test image")
+    bu.add_argument("--limit", type=int, default=100, help="number of test images")
+    bu.set_defaults(func=cmd_bundle)
 
     bd = sub.add_parser("build", help="bitstream for a board (open toolchain)")
     bd.add_argument("--board", required=True,

@@ -26,8 +26,12 @@ The layer program: ``PROGRAM_WORDS`` 32-bit words per layer (``placement.LayerPl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from catsnn.artifact import ModelArtifact
+import numpy as np
+
+if TYPE_CHECKING:    # the board-side path (host/board_run.py) runs without torch
+    from catsnn.artifact import ModelArtifact
 from catsnn.errors import UserError
 
 # The compact CIFAR-10 network (training/net.py, arch "compact"): the default core holds it.
@@ -38,6 +42,7 @@ COMPACT_NETWORK = ([(3, 32, False), (32, 32, True), (32, 64, False), (64, 64, Tr
 PROGRAM_WORDS = 8
 LANES_PER_WORD = 6       # 5-bit lanes per 32-bit bus word (weights, spike maps)
 MAP_NO_SPIKE = 31        # spike-map value of a neuron that did not fire
+NO_SPIKE = 255           # the host's spike time of that neuron (catsnn.numerics.NO_SPIKE: tested)
 ZERO_CODE = 15
 
 
@@ -203,7 +208,7 @@ def unpack_lane_words(bus_words: list[int], pe: int) -> list[list[int]]:
 
 def image_bytes(pixels) -> bytes:
     """One uint8 (C, H, W) image in the core's image-memory order."""
-    return bytes(pixels.contiguous().reshape(-1).tolist())
+    return np.ascontiguousarray(pixels, dtype=np.uint8).reshape(-1).tobytes()
 
 
 
@@ -226,13 +231,10 @@ def from_wide_bus_words(words: list[int]) -> list[int]:
 def spike_map(bus_words: list[int], plan: "LayerPlan", pe: int):
     """A layer's output spike map read from the core (bus words from lane_address(.., 0, 0))
     as uint8 (C, H, W) spike times, NO_SPIKE = 255 where the core stores MAP_NO_SPIKE."""
-    import torch
-
-    from catsnn.numerics import NO_SPIKE
-    t = torch.tensor(unpack_lane_words(bus_words, pe), dtype=torch.uint8)   # (g * pos, bank)
+    t = np.array(unpack_lane_words(bus_words, pe), dtype=np.uint8)   # (g * pos, bank)
     ho, wo = (plan.h // 2, plan.w // 2) if plan.pool else (plan.h, plan.w)
-    t = t.reshape(plan.g, ho, wo, pe).permute(0, 3, 1, 2).reshape(plan.g * pe, ho, wo)
-    t = t[:plan.cout].clone()
+    t = t.reshape(plan.g, ho, wo, pe).transpose(0, 3, 1, 2).reshape(plan.g * pe, ho, wo)
+    t = t[:plan.cout].copy()
     t[t == MAP_NO_SPIKE] = NO_SPIKE
     return t
 

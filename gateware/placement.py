@@ -9,9 +9,14 @@ all load the same bytes. Memory layouts and the register map are the hardware co
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from catsnn.artifact import ModelArtifact
+import numpy as np
+
+if TYPE_CHECKING:
+    from catsnn.artifact import ModelArtifact
 from catsnn.gateware.core_config import (DoesNotFit, REG_NLAYERS, REG_PROGRAM, REGION_BIAS, REGION_REGS,
                                          REGION_WEIGHT, RECORD_NEEDS, ZERO_CODE, CoreConfig,
                                          bank_address, ceil_div, pack_lanes, wide_bus_words)
@@ -113,23 +118,22 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
 
 def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
     """(weight words: list of P codes each, biases[bank] -> list of ints, program words)."""
-    import torch
     P = cfg.pe
     weights = []
     biases = [[] for _ in range(P)]
     program = []
     for l, p in zip(art.layers, plans):
-        codes = l.codes
+        codes = np.asarray(l.codes, dtype=np.uint8)
         cpad = p.g * P
         if p.fc:   # (out, in) -> (in, out)
-            arr = torch.full((codes.shape[1], cpad), ZERO_CODE, dtype=torch.uint8)
-            arr[:, :p.cout] = codes.t()
+            arr = np.full((codes.shape[1], cpad), ZERO_CODE, dtype=np.uint8)
+            arr[:, :p.cout] = codes.T
         else:      # (out, in, 3, 3) -> (in, ky, kx, out)
-            arr = torch.full((p.cin, 3, 3, cpad), ZERO_CODE, dtype=torch.uint8)
-            arr[..., :p.cout] = codes.permute(1, 2, 3, 0)
+            arr = np.full((p.cin, 3, 3, cpad), ZERO_CODE, dtype=np.uint8)
+            arr[..., :p.cout] = codes.transpose(1, 2, 3, 0)
         weights.extend(arr.reshape(-1, P).tolist())   # word (row, g): lanes = banks
-        bias = torch.zeros(cpad, dtype=torch.int64)
-        bias[:p.cout] = l.bias
+        bias = np.zeros(cpad, dtype=np.int64)
+        bias[:p.cout] = np.asarray(l.bias, dtype=np.int64)
         bias = bias.reshape(p.g, P)
         for b in range(P):
             biases[b].extend(bias[:, b].tolist())
@@ -145,6 +149,34 @@ def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> 
             sum(p.g for p in plans), max(p.g * p.positions for p in plans),
             max((p.g * p.out_positions for p in plans if p.fires), default=0),
             art.layers[0].in_channels * art.layers[0].in_height * art.layers[0].in_width]
+
+
+@dataclass
+class CompiledModel:
+    """A model placed for one core: all a device needs to run it (no artifact, no torch), so
+    the host can compile and a board run (``host/board_run.py``)."""
+    cfg: CoreConfig
+    plans: list[LayerPlan]
+    image: bytes             # the model image (model_image.py)
+
+    @property
+    def classes(self) -> int:
+        return self.plans[-1].cout
+
+    def to_json(self) -> dict:
+        """The placement as JSON (the model image travels beside it as bytes)."""
+        return {"core": dataclasses.asdict(self.cfg),
+                "plans": [dataclasses.asdict(p) for p in self.plans]}
+
+    @classmethod
+    def from_json(cls, d: dict, image: bytes) -> "CompiledModel":
+        return cls(CoreConfig(**d["core"]), [LayerPlan(**p) for p in d["plans"]], image)
+
+
+def compile_model(art: ModelArtifact, cfg: CoreConfig) -> CompiledModel:
+    """Place ``art`` for the core ``cfg`` (refusing a model that does not fit) and make its
+    model image."""
+    return CompiledModel(cfg, plan_model(art, cfg), model_image(art, cfg))
 
 
 def model_image(art: ModelArtifact, cfg: CoreConfig) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from catsnn.artifact import ModelArtifact
@@ -141,9 +142,9 @@ class DeviceBackend:
         else:
             runs = [run_image(self.driver, i, img, self.with_maps)
                     for i, img in enumerate(pixels)]
-        times = [torch.stack(per_layer) for per_layer in zip(*[r.spike_times for r in runs])] \
-            if self.with_maps else []
-        return BackendOutput(times, torch.stack([r.potentials for r in runs]),
+        times = [torch.from_numpy(np.stack(per_layer))
+                 for per_layer in zip(*[r.spike_times for r in runs])] if self.with_maps else []
+        return BackendOutput(times, torch.from_numpy(np.stack([r.potentials for r in runs])),
                              torch.tensor([r.counters["sops"] for r in runs], dtype=torch.int64),
                              cycles=torch.tensor([r.cycles for r in runs], dtype=torch.int64))
 

@@ -5,6 +5,9 @@ A device is a core with a model slot: the Verilator core driven over its Wishbon
 simulated SoC (``host/soc_device.py``), the SoC's Ethernet (``host/udp_device.py``) or a PYNQ
 board (``host/pynq_device.py``). Each one is one class with these methods; ``host/driver.py`` is the only code that runs a model on any of them.
 
+Devices and the driver need no torch (they run on a PYNQ board's ARM, ``host/board_run.py``):
+images in, spike maps and potentials out are numpy arrays.
+
 Status words are the core's STATUS register (``core_config.STATUS_*``, the layer in bits 8-15).
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import torch
+import numpy as np
 
 from catsnn.errors import UserError
 from catsnn.gateware.core_config import CoreConfig
@@ -33,7 +36,7 @@ class DeviceInfo:
 @dataclass
 class DeviceResult:
     best: int                     # the class the device reports (argmax, ties to the lowest)
-    potentials: torch.Tensor      # int64 (classes,), units of 2^-F of the model
+    potentials: np.ndarray        # int64 (classes,), units of 2^-F of the model
     cycles: int                   # core cycles of the run
     counters: dict = field(default_factory=dict)   # COUNTERS name -> one value per layer
 

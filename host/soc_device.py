@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import time
 
-import torch
+import numpy as np
 
 from catsnn.gateware.core_config import COUNTERS, INFO_REGS, CoreConfig, config_from_registers
 from catsnn.host import protocol as P
@@ -95,7 +95,7 @@ class SocDevice:
     def result(self, classes: int) -> DeviceResult:
         r = self.link.request(P.CMD_RESULT, struct.pack("<H", classes))
         best, layers = r[0], r[1]
-        pots = torch.tensor(struct.unpack_from(f"<{classes}q", r, 2), dtype=torch.int64)
+        pots = np.array(struct.unpack_from(f"<{classes}q", r, 2), dtype=np.int64)
         off = 2 + 8 * classes
         (cycles,) = struct.unpack_from("<I", r, off)
         n = len(COUNTERS)

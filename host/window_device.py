@@ -18,7 +18,7 @@ Etherbone over UDP (``host/etherbone_bus.py``). A model image is written in runs
 """
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 from catsnn.gateware import model_image
 from catsnn.gateware.core_config import (COUNTERS, CTRL_CONTINUE, CTRL_START, CTRL_STEP,
@@ -115,7 +115,7 @@ class WindowDevice:
         raw = self.bus.read_block(word_address(cfg, REGION_COUNTERS, 0), n * self.layers)
         counters = {name: [raw[i * n + j] for i in range(self.layers)]
                     for j, name in enumerate(COUNTERS)}
-        return DeviceResult(best, torch.tensor(pots, dtype=torch.int64),
+        return DeviceResult(best, np.array(pots, dtype=np.int64),
                             self.bus.read(self._reg(REG_CYCLES)), counters)
 
     def stats(self) -> dict:

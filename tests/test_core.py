@@ -4,6 +4,7 @@ network in Migen's own simulator. Every comparison is on integers, layer by laye
 import json
 
 import pytest
+import numpy as np
 import torch
 
 from catsnn.gateware import model_image as image_format
@@ -28,9 +29,9 @@ def check_core(sim, art, images):
     for n in range(images.shape[0]):
         r = sim.run_image(images[n], with_maps=True)
         for li, (want, got) in enumerate(zip(ref.spike_times, r.spike_times)):
-            want = want[n]
-            if not torch.equal(want, got):
-                c, y, x = (want != got).nonzero()[0].tolist()
+            want = want[n].numpy()
+            if not (want == got).all():
+                c, y, x = np.argwhere(want != got)[0].tolist()
                 pytest.fail(f"image {n} layer {li} channel {c} position ({y}, {x}): expected "
                             f"{int(want[c, y, x])}, got {int(got[c, y, x])}")
         assert r.potentials.tolist() == ref.potentials[n].tolist(), f"image {n} potentials"
