@@ -9,6 +9,7 @@ from litex.build.io import CRG
 from litex.build.sim import SimPlatform
 from litex.build.sim.config import SimConfig
 
+from catsnn.errors import UserError
 from catsnn.gateware.soc import CatSnnSoC
 
 SYS_CLK_FREQ = int(1e6)     # nominal: sim time runs as fast as Verilator can go
@@ -39,6 +40,9 @@ class Platform(SimPlatform):
 
 
 def sim_soc(core_cfg, firmware=None, ethernet=False):
+    if core_cfg.external_weights and not ethernet:
+        raise UserError("a core with external weights needs DRAM: the simulation has it with "
+                        "Ethernet (--port sim-dram)")
     platform = Platform()
     soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="sim")
     soc.crg = CRG(platform.request("sys_clk"))

@@ -318,9 +318,13 @@ def build_parser():
                         "soc): the model on the device at --port; core: the same as "
                         "--backend device --port core")
     e.add_argument("--port", default=None,
-                   help="the device: 'core' (the log-TTFS core alone under Verilator), 'sim' "
-                        "(a simulated SoC started for this run), or a link to a SoC's firmware: "
-                        "a serial device (/dev/ttyUSB1) or socket://127.0.0.1:PORT (`catsnn sim`)")
+                   help="the device: 'core' (the log-TTFS core alone under Verilator; "
+                        "'core-fit': sized for the model; 'core-dram': its weights in external "
+                        "memory), 'sim' (a simulated SoC started for this run; 'sim-eth': with "
+                        "Ethernet; 'sim-dram': with Ethernet, SDRAM and the model's weights in "
+                        "it), 'pynq[:BITFILE]' (on a PYNQ board), udp://HOST (a SoC's "
+                        "Ethernet), or a link to a SoC's firmware: a serial device "
+                        "(/dev/ttyUSB1) or socket://127.0.0.1:PORT (`catsnn sim`)")
     e.add_argument("--timeout", type=float, default=30.0,
                    help="SoC: seconds to wait for each reply (the simulation is slow)")
     e.add_argument("--pe", type=int, default=16,

@@ -293,7 +293,11 @@ static const char *load_bytes(const uint8_t *p, uint32_t n, int *code) {
                      * groups for weights); checked without overflow */
                     uint32_t lo = 0, hi = 1u << CORE_REGION_SHIFT;
                     if (ld.region == CORE_REGION_WEIGHT) {
+#if CORE_EXTERNAL_WEIGHTS      /* weight bus words live in main_ram, from its start */
+                        hi = MAIN_RAM_SIZE / 4;
+#else
                         hi = (hi >> CORE_LANE_GROUP_BITS) * CORE_LANE_GROUPS;
+#endif
                     } else if (ld.region == CORE_REGION_REGS) {
                         if (ld.offset == CORE_REG_NLAYERS) { lo = CORE_REG_NLAYERS; hi = lo + 1; }
                         else { lo = CORE_REG_PROGRAM;
@@ -323,8 +327,12 @@ static const char *load_bytes(const uint8_t *p, uint32_t n, int *code) {
                 }
             } else if (ld.region == CORE_REGION_WEIGHT) {   /* dense lane groups */
                 uint32_t i = ld.offset + ld.done;
+#if CORE_EXTERNAL_WEIGHTS      /* the core stages each layer from there before it runs */
+                ((volatile uint32_t *)CORE_EXTERNAL_BASE)[i] = w;
+#else
                 core_wr(ld.region, (i / CORE_LANE_GROUPS) << CORE_LANE_GROUP_BITS |
                                    i % CORE_LANE_GROUPS, w);
+#endif
             } else {
                 if (ld.region == CORE_REGION_REGS && ld.offset == CORE_REG_NLAYERS &&
                     w != ld.layers)      /* the core would run past the program */
@@ -506,7 +514,9 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
                                                          " not available; core at layer ", cur, ""));
                 return;
             }
-            region = (sel & 1) ? CORE_REGION_MAP1 : CORE_REGION_MAP0;
+            /* the map the entry wrote: its program's out_map flag (word 0, bit 4) */
+            region = (core_rd(CORE_REGION_REGS, CORE_REG_PROGRAM + CORE_PROGRAM_WORDS * sel)
+                      >> 4 & 1) ? CORE_REGION_MAP1 : CORE_REGION_MAP0;
         } else if (region > 7) break;
         for (uint32_t i = 0; i < cnt; i++) put_u32(o + 4 * i, core_rd(region, off + i));
         send_frame(type | PROTO_REPLY, seq, o, 4 * cnt);

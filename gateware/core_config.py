@@ -14,14 +14,23 @@ Memory layouts (P processing elements; output channel ``co`` lives in bank ``co 
   ``g*P + p``; code 15 (zero) for channels past C_out.
 * biases, bank p, word ``bbase + g``: the model's integer bias (units of ``2^-F``).
 * membranes, bank p, word ``g*H*W + y*W + x`` (fc: ``g``): the potential, ``acc_bits`` signed.
-* spike maps (two, ping-pong: layer l writes map ``l % 2``), bank p, word ``g*H*W + y*W + x``
+* spike maps (two, ping-pong: layer l writes map ``l % 2`` and reads the other), bank p, word
+  ``g*H*W + y*W + x``
   of the layer's *output* (after pooling): the spike time, or 31 for no spike.
 * image: byte ``c*H*W + y*W + x``: the 8-bit pixel.
 
-The layer program: ``PROGRAM_WORDS`` 32-bit words per layer (``placement.LayerPlan``):
-0: flags (first, pool, fc, fires) | T << 8 | base << 16 | F << 24; 1: C_in | G_in << 16; 2: H | W << 16
-(the layer's input map); 3: G | H*W << 16; 4: weight base; 5: weight stride per input channel
-(conv 9G, fc H*W*G); 6: that stride times P; 7: bias base.
+The layer program: ``PROGRAM_WORDS`` 32-bit words per program entry (``placement.LayerPlan``
+``program_words``). An entry is a layer, or a *tile* of one: a run of G_t of its G output groups
+(channels ``g0*P ..``), when the layer's membranes (or, staged from external memory, its
+weights) do not fit the core at once; the tiles of a layer scan the same input map and each
+writes its groups of the output map. The layouts above then hold per entry: weights
+``wbase + (ci*9 + ky*3 + kx)*G_t + (g - g0)``, biases ``bbase + (g - g0)``, membranes
+``(g - g0)*H*W + ...``; the spike-map layout is the layer's. Words:
+0: flags (first, pool, fc, fires, out_map: bit 4, the map this entry writes) | T << 8 |
+base << 16 | F << 24; 1: C_in | G_in << 16; 2: H | W << 16 (the layer's input map);
+3: G_t | H*W << 16; 4: weight base; 5: weight stride per input channel (conv 9 G_t, fc H*W*G_t);
+6: that stride times P; 7: bias base | map base << 16 (the first spike-map word the entry
+writes: g0 times the output positions).
 """
 from __future__ import annotations
 
@@ -42,6 +51,9 @@ COMPACT_NETWORK = ([(3, 32, False), (32, 32, True), (32, 64, False), (64, 64, Tr
 PROGRAM_WORDS = 8
 LANES_PER_WORD = 6       # 5-bit lanes per 32-bit bus word (weights, spike maps)
 MAP_NO_SPIKE = 31        # spike-map value of a neuron that did not fire
+# a core with external weights in a SoC reads weight word i (the model image's dense index,
+# G bus words per weight word) at byte EXTERNAL_BASE + 4 i: the SoC's main_ram (LiteX's origin)
+EXTERNAL_BASE = 0x4000_0000
 NO_SPIKE = 255           # the host's spike time of that neuron (catsnn.numerics.NO_SPIKE: tested)
 ZERO_CODE = 15
 
@@ -258,7 +270,9 @@ def c_header(cfg: CoreConfig) -> str:
               f"#define CORE_MEMBRANE_INDEX_BITS {clog2(cfg.membrane_depth)}",
               f"#define CORE_PE {cfg.pe}",
               f"#define CORE_LANE_GROUPS {lane_groups(cfg.pe)}",
-              f"#define CORE_LANE_GROUP_BITS {clog2(lane_groups(cfg.pe))}"]
+              f"#define CORE_LANE_GROUP_BITS {clog2(lane_groups(cfg.pe))}",
+              f"#define CORE_EXTERNAL_WEIGHTS {int(cfg.external_weights)}",
+              f"#define CORE_EXTERNAL_BASE {EXTERNAL_BASE:#x}u"]
     return "\n".join(lines) + "\n"
 
 

@@ -44,10 +44,10 @@ class CoreWidths:
 
 def layer_params_layout(w: CoreWidths):
     """The decoded layer program (``core_config.LayerPlan.program_words``)."""
-    return [("first", 1), ("pool", 1), ("fc", 1), ("fires", 1),
+    return [("first", 1), ("pool", 1), ("fc", 1), ("fires", 1), ("out_map", 1),
             ("T", 5), ("frac", 6), ("base", 8),
             ("cin", 16), ("gin", 16), ("H", w.dim), ("W", w.dim), ("G", 16), ("HW", 16),
-            ("wbase", w.waddr), ("s_ci", w.waddr), ("s_word", w.waddr), ("bbase", 16)]
+            ("wbase", w.waddr), ("s_ci", w.waddr), ("s_word", w.waddr), ("bbase", 16), ("map_base", 16)]
 
 
 def layer_params(w: CoreWidths, name=None) -> Record:

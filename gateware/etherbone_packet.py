@@ -33,7 +33,7 @@ import zlib
 
 # where things are on the SoC's bus (gateware/soc.py places them there)
 SNN_BASE = 0x90000000    # the core's window (uncached, in VexRiscv's IO region)
-GUARD_BASE = 0x91000000  # the guard's registers
+GUARD_BASE = 0x98000000  # the guard's registers (the window below may span 128 MiB)
 UDP_PORT = 1234          # Etherbone's UDP port (LiteX's default)
 
 MAGIC = 0x4E6F

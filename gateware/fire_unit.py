@@ -32,6 +32,7 @@ class FireUnit(Module):
         self.read_addr = Signal(w.maddr + 1)
         self.read_data = [Signal((A, True), name=f"vfire_rd{p}") for p in range(P)]
         # interface: the spike map
+        self.map_base = Signal(16)        # the first spike-map word this entry writes
         self.write_addr = Signal(w.naddr)
         self.write_data = Signal(5 * P)
         self.write_en = Signal()
@@ -62,7 +63,7 @@ class FireUnit(Module):
         self.sync += [
             If(self.start,
                 fire_run.eq(1), fwin.eq(0), fm.eq(0), fx.eq(0), fy.eq(0), fg.eq(0),
-                f_waddr.eq(0), fr_valid.eq(0), self.done.eq(0)
+                f_waddr.eq(self.map_base), fr_valid.eq(0), self.done.eq(0)
             ).Elif(fire_run,
                 If(f_last, fire_run.eq(0)),
                 If(~f_last_member,

@@ -78,7 +78,7 @@ class LayerSequencer(Module):
         DB = w.dim
         self.comb += [
             lp.first.eq(fields[0][0]), lp.pool.eq(fields[0][1]), lp.fc.eq(fields[0][2]),
-            lp.fires.eq(fields[0][3]), lp.T.eq(fields[0][8:13]), lp.base.eq(fields[0][16:24]),
+            lp.fires.eq(fields[0][3]), lp.out_map.eq(fields[0][4]), lp.T.eq(fields[0][8:13]), lp.base.eq(fields[0][16:24]),
             lp.frac.eq(fields[0][24:30]),
             lp.cin.eq(fields[1][:16]), lp.gin.eq(fields[1][16:]), lp.H.eq(fields[2][:DB]),
             lp.W.eq(fields[2][16:16 + DB]), lp.G.eq(fields[3][:16]), lp.HW.eq(fields[3][16:]),
@@ -86,7 +86,7 @@ class LayerSequencer(Module):
             # copy starts at block-RAM word 0
             lp.wbase.eq(0 if cfg.external_weights else fields[4]),
             lp.s_ci.eq(fields[5]), lp.s_word.eq(fields[6]),
-            lp.bbase.eq(fields[7]),
+            lp.bbase.eq(fields[7][:16]), lp.map_base.eq(fields[7][16:]),
         ]
         load_i = Signal(4)
         self.comb += self.program_addr.eq(Cat(load_i[:3], self.layer[:LB]))

@@ -44,7 +44,9 @@ from catsnn.gateware.weight_fetch import BlockRamWeightFetch
 
 
 class LogTTFSCore(Module):
-    def __init__(self, cfg: CoreConfig = CoreConfig()):
+    def __init__(self, cfg: CoreConfig = CoreConfig(), external_base: int = 0):
+        """external_base: the byte address of weight word 0 on the external bus (a core with
+        external weights: EXTERNAL_BASE in a SoC, 0 in the Verilator harness)."""
         P, w = cfg.pe, CoreWidths.of(cfg)
         self.cfg = cfg
         # interface
@@ -77,7 +79,7 @@ class LogTTFSCore(Module):
             taps.fc.eq(lp.fc), taps.H.eq(lp.H), taps.W.eq(lp.W), taps.G.eq(lp.G),
             taps.HW.eq(lp.HW), syn.base.eq(lp.base),
             fire.pool.eq(lp.pool), fire.H.eq(lp.H), fire.W.eq(lp.W), fire.G.eq(lp.G),
-            fire.T.eq(lp.T), fire.frac.eq(lp.frac),
+            fire.T.eq(lp.T), fire.frac.eq(lp.frac), fire.map_base.eq(lp.map_base),
             scanner.start.eq(seq.scan_start), fire.start.eq(seq.fire_start),
             seq.fire_done.eq(fire.done),
             # the streams: events only while the sequencer scans
@@ -121,7 +123,7 @@ class LogTTFSCore(Module):
             self.submodules.stager = stager = WeightStager(cfg)
             self.ext_bus = stager.bus         # interface: external memory (Wishbone master)
             self.comb += [
-                stager.start.eq(seq.stage_start), stager.src.eq(seq.stage_src),
+                stager.start.eq(seq.stage_start), stager.src.eq(seq.stage_src + external_base),
                 stager.count.eq(seq.stage_count), stager.dst.eq(0),
                 seq.stage_busy.eq(stager.busy | seq.stage_start),
                 wp.adr.eq(Mux(owned, window.weight_addr, stager.waddr)),
@@ -144,8 +146,9 @@ class LogTTFSCore(Module):
                           wp.adr.eq(Mux(seq.init_we, seq.init_addr, syn.write_addr)),
                           wp.dat_w.eq(Mux(seq.init_we, biases[p][0].dat_r, syn.write_data[p])),
                           wp.we.eq(seq.init_we | syn.write_en)]
-        # spike maps: layer l writes map l % 2 and reads the other one
-        out_sel = seq.layer[0]
+        # spike maps: a program entry writes the map its out_map flag names (from its map_base
+        # on: the entries of one layer's tiles write their groups) and reads the other one
+        out_sel = lp.out_map
         for k in range(2):
             r, wp = maps[k]
             self.comb += [r.adr.eq(Mux(owned, window.map_addr, scanner.addr)),

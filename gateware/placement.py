@@ -25,20 +25,26 @@ from catsnn.gateware.model_image import WEIGHT_RECORD_WORDS, encode_record
 
 @dataclass
 class LayerPlan:
-    """Where one layer lives in the core's memories (per-bank word offsets)."""
+    """Where one program entry lives in the core's memories (per-bank word offsets). An entry is
+    a layer, or a tile of it: ``g`` of the layer's ``layer_g`` output groups from group ``g0``
+    (core_config: the layer program)."""
     first: bool
     fc: bool
     pool: bool
     fires: bool
     cin: int
-    cout: int
+    cout: int        # channels of this entry
     h: int
     w: int
     gin: int
-    g: int
+    g: int           # output groups of this entry
     base: int        # F - k: the shift of a weight of code 0 for a spike at t = 0
     wbase: int
     bbase: int
+    layer: int = 0        # the model layer this entry computes (part of)
+    g0: int = 0           # its first output group
+    layer_g: int = 0      # the layer's output groups (0: g, a whole layer)
+    layer_cout: int = 0   # the layer's channels (0: cout)
 
     @property
     def positions(self):     # membrane words per group
@@ -52,8 +58,19 @@ class LayerPlan:
     def weight_words(self):
         return self.cin * self.h * self.w * self.g if self.fc else self.cin * 9 * self.g
 
+    @property
+    def last_tile(self) -> bool:
+        """The entry that completes its layer's output map."""
+        return self.g0 + self.g == (self.layer_g or self.g)
+
+    def whole(self) -> "LayerPlan":
+        """The whole layer this entry is part of (its output map's shape)."""
+        return dataclasses.replace(self, g=self.layer_g or self.g, g0=0,
+                                   cout=self.layer_cout or self.cout)
+
     def program_words(self, T: int, F: int, P: int) -> list[int]:
-        flags = self.first | self.pool << 1 | self.fc << 2 | self.fires << 3
+        flags = (self.first | self.pool << 1 | self.fc << 2 | self.fires << 3
+                 | (self.layer % 2) << 4)
         # per input channel: weight stride (conv: 9 taps x G; fc: H*W positions x G)
         s_ci = self.positions_in * self.g if self.fc else 9 * self.g
         return [flags | T << 8 | self.base << 16 | F << 24,
@@ -63,20 +80,27 @@ class LayerPlan:
                 self.wbase,
                 s_ci,
                 s_ci * P,
-                self.bbase]
+                self.bbase | (self.g0 * self.out_positions) << 16]
 
     @property
     def positions_in(self):
         return self.h * self.w
 
 
+def tile_groups(cfg: CoreConfig, g: int, positions: int, weights_per_group: int) -> int:
+    """Output groups per program entry: the whole layer if its membranes (and, staged from
+    external memory, its weights) fit the core, else the most that do (at least one)."""
+    most = cfg.membrane_depth // positions
+    if cfg.external_weights:
+        most = min(most, cfg.weight_depth // weights_per_group)
+    return max(1, min(g, most))
+
+
 def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
-    """Place a model in the core's memories; a model that does not fit gets one clear error
-    naming the memory and by how much."""
+    """Place a model in the core's memories: one program entry per layer, or per tile of a layer
+    whose membranes (or staged weights) do not fit at once; a model that does not fit gets one
+    clear error naming the memory and by how much."""
     P = cfg.pe
-    if len(art.layers) > cfg.max_layers:
-        raise DoesNotFit(f"model has {len(art.layers)} layers, the core's program holds "
-                         f"{cfg.max_layers}")
     if art.acc_bits > cfg.acc_bits:
         raise DoesNotFit(f"model needs a {art.acc_bits}-bit accumulator, the core has "
                          f"{cfg.acc_bits} bits")
@@ -95,24 +119,36 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
         base = art.frac_bits - l.k
         if not 0 <= base < 128:
             raise DoesNotFit(f"layer {i}: weight offset k = {l.k} out of the core's range")
-        p = LayerPlan(first=i == 0, fc=fc, pool=l.pool, fires=l.fires, cin=cin,
-                      cout=l.out_channels, h=h, w=w, gin=ceil_div(cin, P),
-                      g=ceil_div(l.out_channels, P), base=base, wbase=wbase, bbase=bbase)
-        plans.append(p)
-        wbase += p.weight_words
-        bbase += p.g
-    # external weights: the block RAM stages one layer at a time
+        g = ceil_div(l.out_channels, P)
+        # the fc layer (G words of membranes) is never tiled
+        gt = g if fc else tile_groups(cfg, g, h * w, cin * 9)
+        for g0 in range(0, g, gt):
+            p = LayerPlan(first=i == 0, fc=fc, pool=l.pool, fires=l.fires, cin=cin,
+                          cout=min(gt * P, l.out_channels - g0 * P), h=h, w=w,
+                          gin=ceil_div(cin, P), g=min(gt, g - g0), base=base, wbase=wbase,
+                          bbase=bbase, layer=i, g0=g0, layer_g=g, layer_cout=l.out_channels)
+            plans.append(p)
+            wbase += p.weight_words
+            bbase += p.g
+    # external weights: the block RAM stages one entry at a time
     weights = max(p.weight_words for p in plans) if cfg.external_weights else wbase
+    firing = [p.whole() for p in plans if p.fires]
     need = {"weights": (weights, cfg.weight_depth), "biases": (bbase, cfg.bias_depth),
             "membranes": (max(p.g * p.positions for p in plans), cfg.membrane_depth),
-            "spike maps": (max(p.g * p.out_positions for p in plans if p.fires),
-                           cfg.map_depth),
+            "spike maps": (max(p.g * p.out_positions for p in firing), cfg.map_depth),
             "image": (art.layers[0].in_channels * art.layers[0].in_height
                       * art.layers[0].in_width, cfg.image_depth)}
     for name, (n, have) in need.items():
         if n > have:
             raise DoesNotFit(f"model does not fit the core's {name} memory: needs {n} words per "
                              f"bank, has {have} ({n - have} too many; P = {P})")
+    if len(plans) > cfg.max_layers:
+        tiles = f" ({len(plans) - len(art.layers)} more for tiles)" \
+            if len(plans) > len(art.layers) else ""
+        raise DoesNotFit(f"model needs {len(plans)} program entries{tiles}, the core's program "
+                         f"holds {cfg.max_layers}")
+    if bbase > 0xFFFF or max(p.g0 * p.out_positions for p in plans) > 0xFFFF:
+        raise DoesNotFit("model: bias or spike-map offsets past the program's 16-bit fields")
     return plans
 
 
@@ -122,8 +158,9 @@ def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
     weights = []
     biases = [[] for _ in range(P)]
     program = []
-    for l, p in zip(art.layers, plans):
-        codes = np.asarray(l.codes, dtype=np.uint8)
+    for p in plans:
+        l = art.layers[p.layer]
+        codes = np.asarray(l.codes, dtype=np.uint8)[p.g0 * P:p.g0 * P + p.cout]
         cpad = p.g * P
         if p.fc:   # (out, in) -> (in, out)
             arr = np.full((codes.shape[1], cpad), ZERO_CODE, dtype=np.uint8)
@@ -133,7 +170,7 @@ def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
             arr[..., :p.cout] = codes.transpose(1, 2, 3, 0)
         weights.extend(arr.reshape(-1, P).tolist())   # word (row, g): lanes = banks
         bias = np.zeros(cpad, dtype=np.int64)
-        bias[:p.cout] = np.asarray(l.bias, dtype=np.int64)
+        bias[:p.cout] = np.asarray(l.bias, dtype=np.int64)[p.g0 * P:p.g0 * P + p.cout]
         bias = bias.reshape(p.g, P)
         for b in range(P):
             biases[b].extend(bias[:, b].tolist())
@@ -142,12 +179,13 @@ def memory_images(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]):
 
 
 def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> list[int]:
-    """The 8 words of the model image's needs record: P, accumulator bits, layers, and words per
-    bank of weights, biases, membranes, spike maps, then image bytes."""
+    """The 8 words of the model image's needs record: P, accumulator bits, program entries
+    (layers and tiles), and words per bank of weights, biases, membranes, spike maps, then image
+    bytes."""
     weights = [p.weight_words for p in plans]
     return [cfg.pe, art.acc_bits, len(plans), max(weights) if cfg.external_weights else sum(weights),
             sum(p.g for p in plans), max(p.g * p.positions for p in plans),
-            max((p.g * p.out_positions for p in plans if p.fires), default=0),
+            max((p.whole().g * p.out_positions for p in plans if p.fires), default=0),
             art.layers[0].in_channels * art.layers[0].in_height * art.layers[0].in_width]
 
 

@@ -11,7 +11,8 @@ requests the guard checks (gateware/etherbone_packet.py): the firmware plays no 
 from litex.soc.integration.soc import SoCRegion
 from litex.soc.integration.soc_core import SoCCore
 
-from catsnn.gateware.core_config import CoreConfig
+from catsnn.errors import UserError
+from catsnn.gateware.core_config import EXTERNAL_BASE, CoreConfig
 from catsnn.gateware.etherbone_packet import GUARD_BASE, SNN_BASE, UDP_PORT
 from catsnn.gateware.log_ttfs_core import LogTTFSCore
 
@@ -31,12 +32,24 @@ class CatSnnSoC(SoCCore):
                          integrated_rom_init=firmware or [],
                          integrated_sram_size=SRAM_SIZE,
                          integrated_main_ram_size=0, **kwargs)
-        self.snn = LogTTFSCore(core_cfg)
+        self.snn = LogTTFSCore(core_cfg, external_base=EXTERNAL_BASE)
         size = 4 << (core_cfg.region_shift + 3)
+        if SNN_BASE + size > GUARD_BASE:
+            raise UserError(f"core: its window ({size >> 20} MiB at P = {core_cfg.pe}: "
+                            f"{core_cfg.summary()}) exceeds the SoC's "
+                            f"{(GUARD_BASE - SNN_BASE) >> 20} MiB for it")
         self.bus.add_slave("snn", self.snn.bus,
                            SoCRegion(origin=SNN_BASE, size=size, cached=False))
+        if core_cfg.external_weights:
+            # the core stages each layer's weights from main_ram (add_sdram adds it)
+            self.bus.add_master("snn_weights", self.snn.ext_bus)
         self.add_constant("CATSNN_PE", core_cfg.pe)
         self.snn_window = (SNN_BASE, SNN_BASE + size)
+
+    def do_finalize(self):
+        if self.snn.cfg.external_weights and "main_ram" not in self.bus.regions:
+            raise UserError("a core with external weights needs main_ram (DRAM) in the SoC")
+        SoCCore.do_finalize(self)
 
     def add_guarded_etherbone(self, phy, ip_address: str, mac_address: int = 0x10E2D5000000):
         """LiteEth's UDP/IP core on ``phy`` (32-bit datapath in the sys clock domain) and its

@@ -203,7 +203,7 @@ class DevicePool:
             build_core(cfg, quiet=not opts.progress)
         else:
             from catsnn.host.simulation import build_sim
-            build_sim(cfg, ethernet=port == "sim-eth")
+            build_sim(cfg, ethernet=port in ("sim-eth", "sim-dram"))
         self.jobs = opts.jobs
         ctx = multiprocessing.get_context("spawn")   # no forked torch or Verilator state
         self.pool = ctx.Pool(opts.jobs, initializer=_worker_init,

@@ -73,17 +73,17 @@ class Device(Protocol):
 # devices this machine starts itself: the Verilator core alone, and the simulated SoCs (so
 # several can run side by side, --jobs)
 CORE_PORTS = ("core", "core-fit", "core-dram")
-LOCAL_PORTS = CORE_PORTS + ("sim", "sim-eth")
+LOCAL_PORTS = CORE_PORTS + ("sim", "sim-eth", "sim-dram")
 
 
 def core_config_for(port: str, pe: int, art=None) -> CoreConfig:
     """The core a simulated device of ``port`` has: the compact model's, or (``core-fit``)
     one sized for ``art``."""
-    if port in ("core-fit", "core-dram"):
+    if port in ("core-fit", "core-dram", "sim-dram"):
         if art is None:
             raise UserError(f"--port {port} sizes the core for a model: none given")
         cfg = CoreConfig.fitting(art, pe)
-        if port == "core-dram":    # weights in external memory, one layer staged at a time
+        if port in ("core-dram", "sim-dram"):   # weights in external memory, staged by layer
             from catsnn.gateware.placement import plan_model
             largest = max(p.weight_words for p in plan_model(art, cfg))
             cfg = dataclasses.replace(cfg, external_weights=True,
@@ -99,7 +99,9 @@ def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool =
     ``art``, e.g. VGG-16: a simulation of the datapath at any size, no board holds it),
     ``core-dram`` (the same with the weights in external memory, staged into block RAM one
     layer at a time from a memory model with DRAM-like wait states), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
-    with Ethernet, driven over UDP in a network namespace of its own), ``pynq[:BITFILE]`` (on a
+    with Ethernet, driven over UDP in a network namespace of its own), ``sim-dram`` (the same
+    with a core sized for ``art`` whose weights the host writes into the SoC's SDRAM, staged
+    by the core through LiteDRAM one layer at a time), ``pynq[:BITFILE]`` (on a
     PYNQ board: the core in its programmable logic), ``udp://HOST[:PORT]`` (a SoC's Ethernet),
     or a link URL for the UART (``/dev/ttyUSB0``, ``socket://HOST:PORT``, any pyserial URL)."""
     if port in CORE_PORTS:
@@ -111,10 +113,10 @@ def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool =
     if port == "pynq" or port.startswith("pynq:"):
         from catsnn.host.pynq_device import PynqDevice
         return PynqDevice.open(port[5:] or None)
-    if port == "sim-eth" or port.startswith("udp://"):
+    if port in ("sim-eth", "sim-dram") or port.startswith("udp://"):
         from catsnn.host.udp_device import UdpDevice
-        if port == "sim-eth":
-            return UdpDevice.simulated(CoreConfig.compact(pe), timeout=timeout)
+        if not port.startswith("udp://"):
+            return UdpDevice.simulated(core_config_for(port, pe, art), timeout=timeout)
         return UdpDevice(port, timeout=timeout)
     from catsnn.host.soc_device import SocDevice
     if port == "sim":

@@ -61,14 +61,15 @@ class CoreDriver:
         dev, plans = self.device, self.plans
         st = dev.run(image_bytes(pixels), step=with_maps)
         maps = []
-        if with_maps:
-            for i, p in enumerate(plans[:-1]):
-                if not st & STATUS_PAUSED or (st >> 8) & 0xFF != i:
-                    raise DeviceRunError(f"device: expected a pause after layer {i}, "
-                                         f"status {st:#x}")
-                if p.fires:
-                    maps.append(spike_map(dev.read_map(i, spike_map_bus_words(p, self.cfg.pe)),
-                                          p, self.cfg.pe))
+        if with_maps:      # a pause after every program entry (a layer, or a tile of one)
+            for e, p in enumerate(plans[:-1]):
+                if not st & STATUS_PAUSED or (st >> 8) & 0xFF != e:
+                    raise DeviceRunError(f"device: expected a pause after program entry {e} "
+                                         f"(layer {p.layer}), status {st:#x}")
+                if p.fires and p.last_tile:        # the layer's whole map is written
+                    whole = p.whole()
+                    maps.append(spike_map(dev.read_map(e, spike_map_bus_words(whole, self.cfg.pe)),
+                                          whole, self.cfg.pe))
                 st = dev.continue_()
         if not st & STATUS_DONE or st & STATUS_PAUSED:
             raise DeviceRunError(f"device: run did not finish (status {st:#x})")
@@ -76,4 +77,17 @@ class CoreDriver:
         if r.best != int(r.potentials.argmax()):
             raise DeviceRunError(f"device reported class {r.best}, its potentials say "
                                  f"{int(r.potentials.argmax())}")
-        return CoreRun(maps, r.potentials, r.counters, r.cycles)
+        return CoreRun(maps, r.potentials, layer_counters(r.counters, plans), r.cycles)
+
+
+def layer_counters(counters: dict, plans: list) -> dict:
+    """The core's counters per program entry -> per model layer: the tiles of a layer add up,
+    except its input events, which every tile scans again (the first tile's count is the
+    layer's; the rescans show in the cycles)."""
+    layers = plans[-1].layer + 1
+    out = {name: [0] * layers for name in counters}
+    for name, values in counters.items():
+        for p, v in zip(plans, values):
+            if name != "input_events" or p.g0 == 0:
+                out[name][p.layer] += v
+    return out

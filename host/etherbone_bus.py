@@ -22,7 +22,7 @@ import socket
 import time
 
 from catsnn.errors import UserError
-from catsnn.gateware.core_config import REG_STATUS, STATUS_BUSY
+from catsnn.gateware.core_config import EXTERNAL_BASE, REG_STATUS, STATUS_BUSY
 from catsnn.gateware.etherbone_packet import (GUARD_BASE, GUARD_REGS, MAX_READS, MAX_WRITES,
                                               REG_ACCEPTED, SNN_BASE, UDP_PORT, PacketError,
                                               decode_reply, encode_request, next_seq)
@@ -161,6 +161,11 @@ class EtherboneBus:
 
     def write_block(self, adr: int, values) -> None:
         self.write_memory(SNN_BASE + 4 * adr, values)
+
+    def write_external(self, adr: int, values) -> None:
+        """Weight words of a core with external weights: into the SoC's DRAM, from which the
+        core stages each layer (word ``adr`` at EXTERNAL_BASE + 4 adr)."""
+        self.write_memory(EXTERNAL_BASE + 4 * adr, values)
 
     # ---------------------------------------------------------------- any writable memory
 

@@ -181,8 +181,17 @@ class SocBuild:
         old_out, old_err = os.dup(1), os.dup(2)
         os.dup2(self.log.fileno(), 1)
         os.dup2(self.log.fileno(), 2)
+        from litex.soc.integration.soc import SoCError
         try:
             return fn()
+        except SoCError:
+            # LiteX logs its reason, then silences Python's stderr (sys.stderr = None)
+            sys.stderr = sys.__stderr__
+            self.log.flush()
+            why = [line[6:].strip() for line in open(self.log.name, errors="replace")
+                   if line.startswith("ERROR:")]
+            raise UserError(f"LiteX refused the SoC: {' / '.join(why[-3:]) or '?'} (log: "
+                            f"{self.log.name})") from None
         finally:
             sys.stdout.flush()
             os.dup2(old_out, 1)

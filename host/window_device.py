@@ -22,8 +22,8 @@ import numpy as np
 
 from catsnn.gateware import model_image
 from catsnn.gateware.core_config import (COUNTERS, CTRL_CONTINUE, CTRL_START, CTRL_STEP,
-                                         INFO_REGS, REG_CTRL, REG_CYCLES, REG_STATUS,
-                                         REGION_COUNTERS, REGION_IMAGE, REGION_MAP0,
+                                         INFO_REGS, PROGRAM_WORDS, REG_CTRL, REG_CYCLES,
+                                         REG_PROGRAM, REG_STATUS, REGION_COUNTERS, REGION_IMAGE, REGION_MAP0,
                                          REGION_MAP1, REGION_MEMBRANE, REGION_REGS, STATUS_BUSY,
                                          STATUS_DONE, STATUS_PAUSED, bank_address,
                                          config_from_registers, from_wide_bus_words,
@@ -98,7 +98,9 @@ class WindowDevice:
                 (st & STATUS_DONE and self.layers >= 2 and layer == self.layers - 2)):
             raise DeviceStateError(f"spike map of layer {layer} not available; core at "
                                    f"layer {cur}")
-        region = REGION_MAP1 if layer % 2 else REGION_MAP0
+        # the map the entry wrote: its program's out_map flag (word 0, bit 4)
+        flags = self.bus.read(self._reg(REG_PROGRAM + PROGRAM_WORDS * layer))
+        region = REGION_MAP1 if flags >> 4 & 1 else REGION_MAP0
         return self.bus.read_block(lane_address(self.cfg, region, 0), words)
 
     def result(self, classes: int) -> DeviceResult:

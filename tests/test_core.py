@@ -103,6 +103,44 @@ def test_model_that_does_not_fit_is_refused_by_name():
         plan_model(art, CoreConfig(pe=4))
 
 
+TILED = dict(membrane_depth=1024, weight_depth=2048, external_weights=True, max_layers=32)
+
+
+def test_layers_too_big_for_the_core_are_split_into_tiles(shipped_model):
+    """Membranes for one group of 32 x 32 positions and a 2,048-word staging buffer: the compact
+    model's layers become tiles of 1 to 4 groups (uneven ones too); one group that does not fit
+    is refused by name, and so is a program too long for the core."""
+    import dataclasses
+    from catsnn.artifact import load_artifact
+    art = load_artifact(shipped_model)
+    plans = plan_model(art, dataclasses.replace(CoreConfig.compact(16), **TILED))
+    assert [[p.g for p in plans if p.layer == i] for i in range(7)] == \
+        [[1, 1], [1, 1], [4], [3, 1], [3, 3, 2], [1] * 8, [1]]
+    assert all(p.whole().g * 16 >= p.whole().cout for p in plans)
+    with pytest.raises(DoesNotFit, match="membranes memory: needs 1024 words per bank, has 512"):
+        plan_model(art, dataclasses.replace(CoreConfig.compact(16), **{**TILED,
+                                                                         "membrane_depth": 512}))
+    with pytest.raises(DoesNotFit, match=r"needs 19 program entries \(12 more for tiles\), the "
+                                         r"core's program holds 16"):
+        plan_model(art, dataclasses.replace(CoreConfig.compact(16), **{**TILED,
+                                                                         "max_layers": 16}))
+
+
+@pytest.mark.slow
+def test_tiles_are_bit_exact_on_real_images(data, shipped_model):
+    """The tiled compact model on the core with its weights staged from external memory: every
+    layer of 3 CIFAR-10 images equals the reference (the tiles' maps assembled, their counters
+    added up)."""
+    import dataclasses
+    from catsnn.artifact import load_artifact
+    from catsnn.data import load_split
+    from catsnn.host.verilator_device import DRAM_WAIT_STATES, VerilatorDevice
+    dev = VerilatorDevice(dataclasses.replace(CoreConfig.compact(16), **TILED))
+    dev.bus.sim.set_external_latency(DRAM_WAIT_STATES)
+    art = load_artifact(shipped_model)
+    check_core(dev, art, load_split(data, train=False).images[:3])
+
+
 def test_shipped_model_20_real_images_bit_exact(core16, capsys, data, shipped_model):
     from catsnn.cli import main
     rc = main(["eval", str(shipped_model), "--backend", "core", "--data", data, "--limit", "20",

@@ -139,7 +139,7 @@ def test_the_driver_refuses_a_device_that_skips_a_layer(core16):
             st = core16.continue_()
             return core16.continue_() if st & 4 else st
     drv.device = Skipping()
-    with pytest.raises(DeviceRunError, match="expected a pause after layer 1"):
+    with pytest.raises(DeviceRunError, match="expected a pause after program entry 1 \\(layer 1\\)"):
         drv.run_image(random_images(1)[0], with_maps=True)
 
 

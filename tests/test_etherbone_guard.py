@@ -9,11 +9,11 @@ import zlib
 from migen.sim import passive, run_simulation
 
 from catsnn.gateware.etherbone_guard import EtherboneGuard
-from catsnn.gateware.etherbone_packet import (DROP_REASONS, REG_ACCEPTED, REG_PASSED,
+from catsnn.gateware.etherbone_packet import (DROP_REASONS, GUARD_BASE, REG_ACCEPTED, REG_PASSED,
                                               check, decode_reply, encode_request, next_seq)
 
 WINDOW = (0x90000000, 0x90000000 + 0x1000)
-GUARD = (0x91000000, 0x91000020)
+GUARD = (GUARD_BASE, GUARD_BASE + 0x20)
 
 
 def words_le(payload: bytes) -> list[int]:
@@ -130,7 +130,7 @@ def test_guard_matches_model():
 
 
 def test_packet_format():
-    p = encode_request(5, 0x90000010, [0x11223344], tag=0xABCD, reads=[0x91000000])
+    p = encode_request(5, 0x90000010, [0x11223344], tag=0xABCD, reads=[GUARD_BASE])
     assert p[:4] == bytes([0x4E, 0x6F, 0x10, 0x44])
     assert p[8:12] == bytes([0, 0x0F, 1, 1])
     assert p[12:20] == bytes.fromhex("9000001011223344")
@@ -156,7 +156,7 @@ def test_guarded_etherbone_chain():
             self.submodules.ram = wishbone.SRAM(0x1000, bus=wishbone.Interface())
             self.submodules.dec = wishbone.Decoder(self.eb.bus, [
                 (lambda a: a[22:30] == 0x90, self.ram.bus),        # word addresses
-                (lambda a: a[22:30] == 0x91, self.eb.guard.bus)])
+                (lambda a: a[22:30] == GUARD_BASE >> 24, self.eb.guard.bus)])
 
     dut = Bench()
     rng = random.Random(7)
