@@ -14,6 +14,10 @@
 #include <generated/mem.h>
 #include <generated/soc.h>
 
+#ifdef CSR_SDRAM_BASE
+#include <liblitedram/sdram.h>
+#endif
+
 #include "protocol.h"     /* generated from host/protocol.py */
 #include "core_regs.h"    /* generated from gateware/core_config.py */
 
@@ -101,6 +105,7 @@ static struct {
     uint16_t n;
 } last;
 static int handling;                 /* inside handle(): its reply is the one to keep */
+static int dram_ok = 1;               /* DRAM (if any) initialised and tested at boot */
 
 static void send_frame(uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t n) {
     if (handling) {
@@ -371,6 +376,10 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
             core_wr(CORE_REGION_REGS, CORE_REG_CTRL, CORE_CTRL_CONTINUE);
             if (!core_wait()) { send_error(seq, PROTO_ERR_TIMEOUT, "core did not finish"); return; }
         }
+        if (CORE_EXTERNAL_WEIGHTS && !dram_ok) {   /* the weights would go to a broken DRAM */
+            send_error(seq, PROTO_ERR_STATE, "the DRAM failed its test at boot: no model can load");
+            return;
+        }
         memset(&ld, 0, sizeof(ld));          /* the previous model is gone from here on */
         if (get_u32(p) < 12 + 4 * 8) {        /* not even a needs record */
             send_error(seq, PROTO_ERR_BAD_ARGS, msg_num("model image of ", get_u32(p),
@@ -531,6 +540,12 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
 }
 
 int main(void) {
+#ifdef CSR_SDRAM_BASE
+    /* a real SDRAM needs its init sequence (mode registers; on DDR3 also leveling) and gets a
+     * memory test; LiteX's log of it goes out on the UART before the first frame (hosts skip
+     * bytes that are not frames) */
+    dram_ok = sdram_init();
+#endif
     timer_init();
     crc_init();
     core_info();
