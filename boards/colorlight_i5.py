@@ -26,7 +26,7 @@ def core_config(device, pe):
     return board_core_config(device, pe, ethernet=ETHERNET)
 
 
-def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
+def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE, dram=False):
     from litex_boards.platforms import colorlight_i5
     from liteeth.phy.ecp5rgmii import LiteEthPHYRGMII
     platform = colorlight_i5.Platform(board="i5", revision="7.0", toolchain="trellis")

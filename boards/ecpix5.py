@@ -23,7 +23,7 @@ def core_config(device, pe):
     return board_core_config(device, pe, ethernet=ETHERNET)
 
 
-def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE):
+def board_soc(core_cfg, firmware=None, device=DEFAULT_DEVICE, dram=False):
     from litex_boards.platforms import lambdaconcept_ecpix5
     from liteeth.phy.ecp5rgmii import LiteEthPHYRGMII
     platform = lambdaconcept_ecpix5.Platform(device=device.split("-")[1], toolchain="trellis")

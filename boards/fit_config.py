@@ -1,9 +1,16 @@
-"""Core configurations for chips smaller than the compact model needs (see gateware/fit.py)."""
+"""Core configurations for boards: chips smaller than the compact model needs, and cores whose
+weights live in the board's DRAM (see gateware/fit.py)."""
 import dataclasses
 
 from catsnn.errors import UserError
-from catsnn.gateware.core_config import CoreConfig
-from catsnn.gateware.fit import ECP5, largest_weight_depth, soc_brams
+from catsnn.gateware.core_config import (COMPACT_NETWORK, VGG16_NETWORK, CoreConfig, ceil_div,
+                                         clog2)
+from catsnn.gateware.fit import DRAM_BRAMS, ECP5, largest_weight_depth, soc_brams
+from catsnn.gateware.placement import tile_groups
+
+# the networks a DRAM core is sized for, largest first: a chip gets the first set it holds
+DRAM_NETWORKS = [("VGG-16", VGG16_NETWORK), ("compact", COMPACT_NETWORK)]
+MAX_PROGRAM_ENTRIES = 255          # the status register's entry field is 8 bits
 
 
 def reduced_config(device: str, pe: int, ethernet: bool = False) -> CoreConfig:
@@ -27,3 +34,55 @@ def board_core_config(device: str, pe: int, ethernet: bool = False) -> CoreConfi
     if ECP5[device]["brams"] >= ECP5["LFE5U-85F"]["brams"]:
         return CoreConfig.compact(pe)
     return reduced_config(device, pe, ethernet)
+
+
+def tiled_config(networks, pe: int) -> CoreConfig:
+    """A core with external weights that runs every network of ``networks`` = [(convs, fc_in,
+    classes, size), ...] in tiles: membranes for one output group of the largest map, a
+    staging buffer for one group's weights of the widest layer (the fc layer whole), both
+    spike maps and the biases whole, a program for every tile."""
+    need = dict(membrane=1, weights=1, maps=1, biases=1)
+    for convs, fc_in, classes, size in networks:
+        h, biases = size, 0
+        for cin, cout, pool in convs:
+            g = ceil_div(cout, pe)
+            need["membrane"] = max(need["membrane"], h * h)
+            need["weights"] = max(need["weights"], cin * 9)
+            h = h // 2 if pool else h
+            need["maps"], biases = max(need["maps"], g * h * h), biases + g
+        need["weights"] = max(need["weights"], fc_in * ceil_div(classes, pe))
+        need["biases"] = max(need["biases"], biases + ceil_div(classes, pe))
+    cfg = CoreConfig(pe=pe, weight_depth=need["weights"], bias_depth=1 << clog2(need["biases"]),
+                     membrane_depth=1 << clog2(need["membrane"]),
+                     map_depth=1 << clog2(need["maps"]),
+                     image_depth=max(3 * n[3] * n[3] for n in networks),
+                     max_layers=MAX_PROGRAM_ENTRIES, external_weights=True)
+    entries = 0
+    for convs, fc_in, classes, size in networks:
+        h, n = size, 1                                    # the fc layer: one entry
+        for cin, cout, pool in convs:
+            g = ceil_div(cout, pe)
+            n += ceil_div(g, tile_groups(cfg, g, h * h, cin * 9))
+            h = h // 2 if pool else h
+        entries = max(entries, n)
+    if entries > MAX_PROGRAM_ENTRIES:
+        raise UserError(f"P = {pe}: {entries} program entries, the core holds "
+                        f"{MAX_PROGRAM_ENTRIES}")
+    return dataclasses.replace(cfg, max_layers=entries)
+
+
+def dram_core_config(device: str, pe: int, ethernet: bool = False) -> CoreConfig:
+    """The DRAM core for a chip: sized (``tiled_config``) for the largest networks of
+    DRAM_NETWORKS whose core, with the rest of the SoC and LiteDRAM, fits its block RAM."""
+    have = ECP5[device]["brams"]
+    for i in range(len(DRAM_NETWORKS)):
+        try:
+            cfg = tiled_config([net for _, net in DRAM_NETWORKS[i:]], pe)
+        except UserError:            # too many tiles for the program at this P
+            continue
+        if soc_brams(cfg, ethernet) + DRAM_BRAMS <= have:
+            return cfg
+    raise UserError(f"{device}: no DRAM core with P = {pe} fits its {have} block RAMs "
+                    f"(the compact model's needs "
+                    f"{soc_brams(tiled_config([COMPACT_NETWORK], pe), ethernet) + DRAM_BRAMS}); "
+                    f"try a smaller --pe")

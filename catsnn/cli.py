@@ -281,7 +281,7 @@ def cmd_build(a):
             print(f"{'next':14s} {r['next']}")
         return 0
     from catsnn.host.board_build import build_board
-    r = build_board(a.board, a.device, a.pe)
+    r = build_board(a.board, a.device, a.pe, dram=a.dram)
     if a.json:
         print(json.dumps({k: v for k, v in r.items() if k != "utilization"}))
     else:
@@ -407,6 +407,9 @@ def build_parser():
                          "(Verilog + Vivado script)")
     bd.add_argument("--device", default=None, help="FPGA variant (default: the board's)")
     bd.add_argument("--pe", type=int, default=None, help="PE lanes (default: the board's)")
+    bd.add_argument("--dram", action="store_true",
+                    help="the core keeps its weights in the board's DRAM (LiteDRAM) and runs big "
+                         "layers in tiles: VGG-16 on an 85F (ulx3s, orangecrab)")
     bd.add_argument("--json", action="store_true")
     bd.set_defaults(func=cmd_build)
     return p

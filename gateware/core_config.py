@@ -47,6 +47,11 @@ from catsnn.errors import UserError
 # (3x3 convolutions as (C_in, C_out, 2x2 pool after), fc inputs, classes, image size)
 COMPACT_NETWORK = ([(3, 32, False), (32, 32, True), (32, 64, False), (64, 64, True),
                     (64, 128, False), (128, 128, True)], 2048, 10, 32)
+# VGG-16 on CIFAR (training/net.py, arch "vgg16"): the paper's network
+VGG16_NETWORK = ([(3, 64, False), (64, 64, True), (64, 128, False), (128, 128, True),
+                  (128, 256, False), (256, 256, False), (256, 256, True), (256, 512, False),
+                  (512, 512, False), (512, 512, True), (512, 512, False), (512, 512, False),
+                  (512, 512, True)], 512, 10, 32)
 
 PROGRAM_WORDS = 8
 LANES_PER_WORD = 6       # 5-bit lanes per 32-bit bus word (weights, spike maps)

@@ -19,6 +19,7 @@ DP16KD_SHAPES = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 5
 LUTRAM_MAX_DEPTH = 32
 SOC_BRAMS = 24                # measured: ULX3S-85F SoC 200 DP16KD, its core alone 176
 ETHERNET_BRAMS = 6            # LiteEth + Etherbone FIFOs + the guard's buffer (see boards/README)
+DRAM_BRAMS = 15               # LiteDRAM with an 8 KiB L2 cache: the ULX3S --dram build used 156, 141 estimated without
 
 # DP16KD blocks and LUT4s per ECP5 device (Lattice ECP5 family data sheet)
 ECP5 = {"LFE5U-12F": {"brams": 32, "luts": 12288},
@@ -45,11 +46,13 @@ def soc_brams(cfg: CoreConfig, ethernet: bool = False) -> int:
     return sum(core_brams(cfg).values()) + SOC_BRAMS + (ETHERNET_BRAMS if ethernet else 0)
 
 
-def check_fit(cfg: CoreConfig, device: str, what: str, ethernet: bool = False) -> int:
+def check_fit(cfg: CoreConfig, device: str, what: str, ethernet: bool = False,
+              dram: bool = False) -> int:
     """The estimated DP16KD count of the SoC with this core; UserError if it exceeds the chip."""
     if device not in ECP5:
         raise UserError(f"{what}: no block RAM figures for device {device!r}")
-    need, have = soc_brams(cfg, ethernet), ECP5[device]["brams"]
+    need = soc_brams(cfg, ethernet) + (DRAM_BRAMS if dram else 0)
+    have = ECP5[device]["brams"]
     if need > have:
         parts = ", ".join(f"{n} {b}" for n, b in core_brams(cfg).items() if b)
         raise UserError(f"{what}: does not fit: needs about {need} block RAMs (DP16KD), the "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from catsnn.errors import UserError
 from catsnn.gateware.core_config import CoreConfig
-from catsnn.gateware.fit import check_fit, soc_brams
+from catsnn.gateware.fit import DRAM_BRAMS, check_fit, soc_brams
 from catsnn import paths
 from catsnn.host.simulation import SocBuild, source_hash
 
@@ -90,18 +90,27 @@ def board_module(board: str):
     return importlib.import_module(BOARDS[board])
 
 
-def board_config(board: str, device: str | None = None, pe: int | None = None):
+def board_config(board: str, device: str | None = None, pe: int | None = None,
+                 dram: bool = False):
     """(board module, device, core configuration) after every check that needs no tool: the
-    device is the board's, P is sane, and the SoC's block RAM fits the chip."""
+    device is the board's, P is sane, and the SoC's block RAM fits the chip. ``dram``: the core
+    keeps its weights in the board's DRAM and runs big layers in tiles."""
     mod = board_module(board)
+    if dram and not getattr(mod, "DRAM", False):
+        raise UserError(f"{board}: no DRAM support in catsnn yet (boards with it: "
+                        f"{', '.join(b for b in BOARDS if getattr(board_module(b), 'DRAM', 0))})")
     device = device or mod.DEFAULT_DEVICE
     if device not in mod.DEVICES:
         raise UserError(f"{board}: unknown device {device!r}; one of {', '.join(mod.DEVICES)}")
     pe = mod.DEFAULT_PE if pe is None else pe
     if not 1 <= pe <= 64:
         raise UserError(f"--pe {pe}: must be 1..64")
-    cfg = mod.core_config(device, pe)
-    check_fit(cfg, device, f"{board} ({device}, P = {pe})", ethernet=mod.ETHERNET)
+    if dram:
+        from catsnn.boards.fit_config import dram_core_config
+        cfg = dram_core_config(device, pe, mod.ETHERNET)
+    else:
+        cfg = mod.core_config(device, pe)
+    check_fit(cfg, device, f"{board} ({device}, P = {pe})", ethernet=mod.ETHERNET, dram=dram)
     return mod, device, cfg
 
 
@@ -124,8 +133,9 @@ def _under_tmp(path: Path) -> bool:
     return str(path.resolve()).startswith("/tmp/")
 
 
-def build_board(board: str, device: str | None = None, pe: int | None = None, root=None) -> dict:
-    mod, device, cfg = board_config(board, device, pe)
+def build_board(board: str, device: str | None = None, pe: int | None = None, root=None,
+                dram: bool = False) -> dict:
+    mod, device, cfg = board_config(board, device, pe, dram)
     pe = cfg.pe
     from litex.soc.integration.builder import Builder
     from litex.soc.integration.common import get_mem_data
@@ -137,7 +147,7 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     root = Path(root or paths.build_root())
     if _under_tmp(root) and root == paths.build_root() and "CATSNN_BUILD" not in os.environ:
         root = paths.user_cache()
-    out = root / "boards" / f"{board}-{device}-{pe}pe-{source_hash(cfg)}"
+    out = root / "boards" / f"{board}-{device}-{pe}pe{'-dram' if dram else ''}-{source_hash(cfg)}"
     if _under_tmp(out):
         raise UserError(f"build folder {out} is under /tmp, which YoWASP tools cannot see; "
                         f"set CATSNN_BUILD to a folder elsewhere")
@@ -145,14 +155,14 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     _tool_wrappers(out / "bin")
 
     def headers():
-        soc = mod.board_soc(cfg, device=device)
+        soc = mod.board_soc(cfg, device=device, dram=dram)
         builder = Builder(soc, output_dir=str(out), compile_software=True,
                           compile_gateware=False)
         builder.build(run=False)
 
     def gateware(fw_bin):
         words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
-        soc = mod.board_soc(cfg, firmware=words, device=device)
+        soc = mod.board_soc(cfg, firmware=words, device=device, dram=dram)
         # every Verilog source (the CPU's lives in the venv, maybe under /tmp) is copied into
         # the build folder: the SoC is finalized first, so that the CPU has added its sources
         # (Builder's own finalize is then a no-op), and each is marked for copying
@@ -170,7 +180,8 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     log = (out / "build.log").read_text(errors="replace")
     bit = next(iter(sorted((out / "gateware").glob("*.bit"))), None)
     report = {"board": board, "device": device, "pe": pe, "core": cfg.summary(),
-              "bitstream": str(bit) if bit else None, "brams_estimated": soc_brams(cfg, mod.ETHERNET), "ethernet": mod.ETHERNET,
+              "bitstream": str(bit) if bit else None, "brams_estimated": soc_brams(cfg, mod.ETHERNET) + (DRAM_BRAMS if dram else 0),
+              "ethernet": mod.ETHERNET, "dram": dram,
               "program": mod.PROGRAM.format(bitstream=bit), "models": models_that_fit(cfg),
               **parse_nextpnr(log, mod.SYS_CLK_FREQ / 1e6),
               "build_s": round(time.time() - b.t0), "steps_s": {k: round(v) for k, v in

@@ -12,7 +12,6 @@ Status words are the core's STATUS register (``core_config.STATUS_*``, the layer
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -76,19 +75,21 @@ CORE_PORTS = ("core", "core-fit", "core-dram")
 LOCAL_PORTS = CORE_PORTS + ("sim", "sim-eth", "sim-dram")
 
 
+# the DRAM core the simulated ports have: the one `catsnn build --board ulx3s --dram` puts on
+# an ECP5-85F (boards/fit_config.py: sized for VGG-16 and the compact model, in tiles)
+DRAM_BOARD_DEVICE = "LFE5U-85F"
+
+
 def core_config_for(port: str, pe: int, art=None) -> CoreConfig:
-    """The core a simulated device of ``port`` has: the compact model's, or (``core-fit``)
-    one sized for ``art``."""
-    if port in ("core-fit", "core-dram", "sim-dram"):
+    """The core a simulated device of ``port`` has: the compact model's, (``core-fit``) one
+    sized for ``art``, or (``core-dram``, ``sim-dram``) a DRAM board's."""
+    if port == "core-fit":
         if art is None:
             raise UserError(f"--port {port} sizes the core for a model: none given")
-        cfg = CoreConfig.fitting(art, pe)
-        if port in ("core-dram", "sim-dram"):   # weights in external memory, staged by layer
-            from catsnn.gateware.placement import plan_model
-            largest = max(p.weight_words for p in plan_model(art, cfg))
-            cfg = dataclasses.replace(cfg, external_weights=True,
-                                      weight_depth=-(-largest // 1024) * 1024)
-        return cfg
+        return CoreConfig.fitting(art, pe)
+    if port in ("core-dram", "sim-dram"):
+        from catsnn.boards.fit_config import dram_core_config
+        return dram_core_config(DRAM_BOARD_DEVICE, pe)
     return CoreConfig.compact(pe)
 
 
@@ -97,8 +98,9 @@ def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool =
     """The device named by ``port``: ``core`` (the Verilator core alone, sized for the compact
     model at P = pe), ``core-fit`` (the Verilator core with memories sized for the model
     ``art``, e.g. VGG-16: a simulation of the datapath at any size, no board holds it),
-    ``core-dram`` (the same with the weights in external memory, staged into block RAM one
-    layer at a time from a memory model with DRAM-like wait states), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
+    ``core-dram`` (the core of a DRAM board: weights in external memory, staged into block RAM
+    one program entry at a time from a memory model with DRAM-like wait states, big layers in
+    tiles), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
     with Ethernet, driven over UDP in a network namespace of its own), ``sim-dram`` (the same
     with a core sized for ``art`` whose weights the host writes into the SoC's SDRAM, staged
     by the core through LiteDRAM one layer at a time), ``pynq[:BITFILE]`` (on a

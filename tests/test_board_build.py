@@ -92,6 +92,30 @@ def test_each_board_configuration_fits_and_says_which_models_do(board, device):
     assert "too many" in fits["models/vgg16-cifar10.catsnn.xz"]
 
 
+@pytest.mark.parametrize("board", ["ulx3s", "orangecrab"])
+def test_a_dram_board_holds_vgg16_and_the_compact_model(board):
+    """--dram: weights in the board's DRAM, the core's block RAM holds one program entry's
+    weights, one tile's membranes and both maps: VGG-16 fits the 85F boards in tiles."""
+    from catsnn.gateware.fit import DRAM_BRAMS, ECP5
+    from catsnn.gateware.placement import plan_model
+    from catsnn.artifact import load_artifact
+    mod, device, cfg = board_config(board, dram=True)
+    assert cfg.external_weights and device == "LFE5U-85F"
+    assert soc_brams(cfg) + DRAM_BRAMS <= ECP5[device]["brams"]
+    assert set(models_that_fit(cfg).values()) == {None}
+    vgg = plan_model(load_artifact(REPO / "models/vgg16-cifar10.catsnn.xz"), cfg)
+    assert len(vgg) == cfg.max_layers <= 255 and len(vgg) > 14       # tiles
+
+
+def test_a_board_without_dram_support_or_room_says_so():
+    with pytest.raises(UserError, match="colorlight_i5: no DRAM support in catsnn yet"):
+        board_config("colorlight_i5", dram=True)
+    from catsnn.boards.fit_config import dram_core_config
+    with pytest.raises(UserError, match="LFE5U-25F: no DRAM core with P = 4 fits its 56 block "
+                                        "RAMs"):
+        dram_core_config("LFE5U-25F", 4, ethernet=True)
+
+
 @pytest.mark.slow
 def test_ulx3s_bitstream_meets_timing(tmp_path_factory):
     """Must-hold of the boards issue: the default ULX3S build, from this checkout, with the

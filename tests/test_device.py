@@ -174,21 +174,23 @@ def eval_cycles(argv, capsys):
 
 
 def test_the_compact_model_through_the_dram_path(shipped_model, data, capsys):
-    """--port core-dram: weights in an external memory model (4 wait states per read), each
-    layer's staged into a 9,216-word block RAM by the WeightStager before it runs: every layer
-    bit-exact, the staging visible in the cycles."""
+    """--port core-dram: the core of a DRAM board (an 85F: sized for VGG-16), weights in an
+    external memory model (4 wait states per read), each program entry's staged into a
+    4,608-word block RAM by the WeightStager before it runs, the 32 x 32 layers in tiles of one
+    group: every layer bit-exact, the staging and rescans visible in the cycles."""
     from catsnn.gateware.core_config import INFO_REGS, config_from_registers
     from catsnn.host.device import core_config_for
     art = load_artifact(shipped_model)
     cfg = core_config_for("core-dram", 16, art)
-    assert cfg.external_weights and cfg.weight_depth == 9216
+    assert cfg.external_weights and (cfg.weight_depth, cfg.membrane_depth) == (4608, 1024)
     dev = open_device("core-dram", art=art)
     assert config_from_registers(dev.bus.read_block(0, INFO_REGS)) == cfg   # the core says so
     base = ["--data", data, "--limit", "3", "--backend", "device"]
     out, staged = eval_cycles([str(shipped_model), *base, "--port", "core-dram"], capsys)
     assert "0 of 3 images differ" in out
     _, resident = eval_cycles([str(shipped_model), *base, "--port", "core"], capsys)
-    # 19,958 weight words x 3 bus words, each read costing 2 + 4 wait states
+    # 19,958 weight words x 3 bus words, each read costing 2 + 4 wait states, and the first
+    # two layers' input scanned twice
     assert 300_000 < staged - resident < 400_000, (staged, resident)
 
 
