@@ -16,6 +16,10 @@ from catsnn.gateware.soc import CatSnnSoC
 DEFAULT_DEVICE = "LFE5U-25F"
 DEVICES = ["LFE5U-25F"]
 ETHERNET = True
+DRAM = False                # its 8 MB SDRAM is not used: see DRAM_WHY
+DRAM_WHY = ("a DRAM core for the compact model needs about 81 block RAMs (its two spike maps "
+            "alone take 20; the SoC 24, Ethernet 6, LiteDRAM 15) and the 25F has 56: the maps "
+            "would have to live in DRAM too")
 IP_ADDRESS = "192.168.1.50"   # LiteX's convention; the host: --port udp://192.168.1.50
 DEFAULT_PE = 4
 SYS_CLK_FREQ = int(40e6)

@@ -148,13 +148,20 @@ class CoreConfig:
                 "membranes": P * self.membrane_depth * self.acc_bits,
                 "spike maps": 2 * P * self.map_depth * 5, "image": self.image_depth * 8}
 
+    @property
+    def weight_memory_depth(self) -> int:
+        """Words of the weight block RAM: with external weights two halves of ``weight_depth``,
+        one for the program entry that runs and one the next entry's weights are staged into
+        meanwhile."""
+        return 2 * self.weight_depth if self.external_weights else self.weight_depth
+
     def memory_shapes(self) -> dict:
         """name -> (width, depth, count) of every memory the core instantiates (the core builds
         them from this table; gateware/fit.py estimates block RAM from it). Weights and spike
         maps are one word of P 5-bit lanes: all lanes are read together, and a wide word packs
         block RAMs far better than P narrow memories."""
         P, A = self.pe, self.acc_bits
-        return {"weights": (5 * P, self.weight_depth, 1),
+        return {"weights": (5 * P, self.weight_memory_depth, 1),
                 "biases": (A, self.bias_depth, P),
                 "membranes": (A, self.membrane_depth, P),
                 "spike_map": (5 * P, self.map_depth, 2),

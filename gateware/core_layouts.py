@@ -33,7 +33,7 @@ class CoreWidths:
     @classmethod
     def of(cls, cfg: CoreConfig) -> "CoreWidths":
         return cls(dim=cfg.dim_bits, pos=2 * cfg.dim_bits,
-                   waddr=clog2(cfg.weight_depth) + 1, maddr=clog2(cfg.membrane_depth) + 1,
+                   waddr=clog2(cfg.weight_memory_depth) + 1, maddr=clog2(cfg.membrane_depth) + 1,
                    naddr=clog2(cfg.map_depth) + 1, iaddr=clog2(cfg.image_depth) + 1,
                    layer=clog2(cfg.max_layers))
 

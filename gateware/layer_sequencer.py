@@ -66,6 +66,7 @@ class LayerSequencer(Module):
         self.stage_start = Signal()
         self.stage_src = Signal(32)       # byte address of the layer's first weight bus word
         self.stage_count = Signal(w.waddr + 1)
+        self.stage_dst = Signal(w.waddr)  # the half of the weight block RAM it goes to
         self.stage_busy = Signal()
         # interface: the counter memory's write port
         self.counter_addr = Signal(LB + 2)
@@ -82,26 +83,33 @@ class LayerSequencer(Module):
             lp.frac.eq(fields[0][24:30]),
             lp.cin.eq(fields[1][:16]), lp.gin.eq(fields[1][16:]), lp.H.eq(fields[2][:DB]),
             lp.W.eq(fields[2][16:16 + DB]), lp.G.eq(fields[3][:16]), lp.HW.eq(fields[3][16:]),
-            # external weights: word 4 is the layer's place in external memory, and the staged
-            # copy starts at block-RAM word 0
-            lp.wbase.eq(0 if cfg.external_weights else fields[4]),
+            # external weights: word 4 is the entry's place in external memory, and its staged
+            # copy is in the half of the block RAM of the entry's parity
+            lp.wbase.eq(Mux(self.layer[0], cfg.weight_depth, 0) if cfg.external_weights
+                        else fields[4]),
             lp.s_ci.eq(fields[5]), lp.s_word.eq(fields[6]),
             lp.bbase.eq(fields[7][:16]), lp.map_base.eq(fields[7][16:]),
         ]
         load_i = Signal(4)
-        self.comb += self.program_addr.eq(Cat(load_i[:3], self.layer[:LB]))
+        next_layer = Signal(8)
+        self.comb += next_layer.eq(self.layer + 1)
+        pf_i = Signal(4)             # prefetch: the next entry's program words being read
+        prefetching = Signal()
+        self.comb += self.program_addr.eq(Mux(prefetching, Cat(pf_i[:3], next_layer[:LB]),
+                                              Cat(load_i[:3], self.layer[:LB])))
         tab_i, tab_acc = Signal(7), Signal(w.waddr)
         tab_a = Array(self.tab)
         init_g, init_pos = Signal(16), Signal(16)
         init_addr, bias_rd = self.init_addr, self.bias_addr
         cnt_i = Signal(3)
         stage_i = Signal(16)
+        prefetched = Signal()        # the next entry's weights are staged (or being staged)
 
         self.submodules.fsm = fsm = FSM(reset_state="IDLE")
         fsm.act("IDLE",
             If(self.start,
                 NextValue(self.layer, 0), NextValue(self.cycles, 0), NextValue(self.done, 0),
-                NextState("LOAD"), NextValue(load_i, 0)
+                NextValue(prefetched, 0), NextState("LOAD"), NextValue(load_i, 0)
             )
         )
         fsm.act("LOAD",     # word i is read at cycle i and captured at cycle i + 1
@@ -111,18 +119,45 @@ class LayerSequencer(Module):
             If(load_i == PROGRAM_WORDS,
                 NextValue(tab_i, 0), NextValue(tab_acc, 0), NextValue(stage_i, 0),
                 NextValue(self.stage_count, 0),
-                NextState("STAGE_COUNT" if cfg.external_weights else "TABLE"))
+                # external weights: staged during the previous entry's scan, or now
+                If(prefetched, NextValue(prefetched, 0), NextState("STAGE")).Else(
+                    NextState("STAGE_COUNT")) if cfg.external_weights else NextState("TABLE"))
         )
+        D, G = cfg.weight_depth, lane_groups(P)
         if cfg.external_weights:
-            G = lane_groups(P)
-            self.comb += self.stage_src.eq(fields[4] * (4 * G))
-            fsm.act("STAGE_COUNT",      # C_in x stride by additions: the layer's weight words
+            fsm.act("STAGE_COUNT",      # C_in x stride by additions: the entry's weight words
                 NextValue(stage_i, stage_i + 1),
+                NextValue(self.stage_src, fields[4] * (4 * G)),
+                NextValue(self.stage_dst, Mux(self.layer[0], D, 0)),
                 If(stage_i == lp.cin, NextState("STAGE_START")).Else(
                     NextValue(self.stage_count, self.stage_count + lp.s_ci))
             )
             fsm.act("STAGE_START", self.stage_start.eq(1), NextState("STAGE"))
             fsm.act("STAGE", If(~self.stage_busy, NextState("TABLE")))
+            # while this entry scans, the next one's weights go into the other half: read its
+            # program words 1 (C_in), 4 (place) and 5 (stride), count its words, start the copy
+            pf_cin, pf_src, pf_sci = Signal(16), Signal(32), Signal(w.waddr)
+            self.comb += prefetching.eq(fsm.ongoing("PREFETCH_LOAD"))
+            fsm.act("PREFETCH_LOAD",
+                NextValue(pf_i, pf_i + 1),
+                If(pf_i == 2, NextValue(pf_cin, self.program_data[:16])),
+                If(pf_i == 5, NextValue(pf_src, self.program_data * (4 * G))),
+                If(pf_i == 6, NextValue(pf_sci, self.program_data),
+                   NextValue(stage_i, 0), NextValue(self.stage_count, 0),
+                   NextState("PREFETCH_COUNT"))
+            )
+            fsm.act("PREFETCH_COUNT",
+                NextValue(stage_i, stage_i + 1),
+                If(stage_i == pf_cin,
+                    NextValue(self.stage_src, pf_src),
+                    NextValue(self.stage_dst, Mux(self.layer[0], 0, D)),
+                    NextState("PREFETCH_START")
+                ).Else(NextValue(self.stage_count, self.stage_count + pf_sci))
+            )
+            fsm.act("PREFETCH_START", self.stage_start.eq(1), NextValue(prefetched, 1),
+                    NextState("SCAN_START"))
+            # the bus owns the memories when the core halts: no copy may still be writing
+            fsm.act("DRAIN", If(~self.stage_busy, NextState("PAUSED")))
         fsm.act("TABLE",
             NextValue(tab_a[tab_i[:max(1, clog2(P))]], tab_acc),
             NextValue(tab_acc, tab_acc + lp.s_ci), NextValue(tab_i, tab_i + 1),
@@ -137,7 +172,13 @@ class LayerSequencer(Module):
             If(init_pos == Mux(lp.fc, 0, lp.HW - 1),
                 NextValue(init_pos, 0), NextValue(init_g, init_g + 1),
                 NextValue(bias_rd, bias_rd + 1),
-                If(init_g == lp.G - 1, NextState("SCAN_START")).Else(NextState("INIT_BIAS"))
+                If(init_g == lp.G - 1,
+                    NextValue(pf_i, 0),
+                    # external weights: prefetch the next entry's, if there is one
+                    If(next_layer < self.nlayers, NextState("PREFETCH_LOAD")).Else(
+                        NextState("SCAN_START")) if cfg.external_weights else
+                    NextState("SCAN_START")
+                ).Else(NextState("INIT_BIAS"))
             ).Else(NextValue(init_pos, init_pos + 1))
         )
         fsm.act("SCAN_START", self.scan_start.eq(1), NextState("SCAN"))
@@ -154,7 +195,7 @@ class LayerSequencer(Module):
                 If(self.layer == self.nlayers - 1,
                     NextValue(self.done, 1), NextState("IDLE")
                 ).Elif(self.step_mode,
-                    NextState("PAUSED")
+                    NextState("DRAIN" if cfg.external_weights else "PAUSED")
                 ).Else(
                     NextValue(self.layer, self.layer + 1), NextValue(load_i, 0),
                     NextState("LOAD"))

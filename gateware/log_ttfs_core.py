@@ -124,7 +124,7 @@ class LogTTFSCore(Module):
             self.ext_bus = stager.bus         # interface: external memory (Wishbone master)
             self.comb += [
                 stager.start.eq(seq.stage_start), stager.src.eq(seq.stage_src + external_base),
-                stager.count.eq(seq.stage_count), stager.dst.eq(0),
+                stager.count.eq(seq.stage_count), stager.dst.eq(seq.stage_dst),
                 seq.stage_busy.eq(stager.busy | seq.stage_start),
                 wp.adr.eq(Mux(owned, window.weight_addr, stager.waddr)),
                 wp.dat_w.eq(Mux(owned, window.weight_data, stager.wdata)),

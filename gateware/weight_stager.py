@@ -19,7 +19,7 @@ from catsnn.gateware.core_config import LANES_PER_WORD, CoreConfig, clog2, lane_
 class WeightStager(Module):
     def __init__(self, cfg: CoreConfig):
         P, G = cfg.pe, lane_groups(cfg.pe)
-        AB = clog2(cfg.weight_depth)
+        AB = clog2(cfg.weight_memory_depth)
         # interface: the copy
         self.start = Signal()
         self.src = Signal(32)             # byte address of the first bus word

@@ -97,7 +97,8 @@ def board_config(board: str, device: str | None = None, pe: int | None = None,
     keeps its weights in the board's DRAM and runs big layers in tiles."""
     mod = board_module(board)
     if dram and not getattr(mod, "DRAM", False):
-        raise UserError(f"{board}: no DRAM support in catsnn yet (boards with it: "
+        why = getattr(mod, "DRAM_WHY", "no DRAM support in catsnn yet")
+        raise UserError(f"{board}: no --dram build: {why} (boards with one: "
                         f"{', '.join(b for b in BOARDS if getattr(board_module(b), 'DRAM', 0))})")
     device = device or mod.DEFAULT_DEVICE
     if device not in mod.DEVICES:

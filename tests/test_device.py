@@ -176,8 +176,9 @@ def eval_cycles(argv, capsys):
 def test_the_compact_model_through_the_dram_path(shipped_model, data, capsys):
     """--port core-dram: the core of a DRAM board (an 85F: sized for VGG-16), weights in an
     external memory model (4 wait states per read), each program entry's staged into a
-    4,608-word block RAM by the WeightStager before it runs, the 32 x 32 layers in tiles of one
-    group: every layer bit-exact, the staging and rescans visible in the cycles."""
+    4,608-word half of its block RAM by the WeightStager while the previous entry runs, the
+    32 x 32 layers in tiles of one group: every layer bit-exact, little left of the staging in
+    the cycles."""
     from catsnn.gateware.core_config import INFO_REGS, config_from_registers
     from catsnn.host.device import core_config_for
     art = load_artifact(shipped_model)
@@ -189,9 +190,10 @@ def test_the_compact_model_through_the_dram_path(shipped_model, data, capsys):
     out, staged = eval_cycles([str(shipped_model), *base, "--port", "core-dram"], capsys)
     assert "0 of 3 images differ" in out
     _, resident = eval_cycles([str(shipped_model), *base, "--port", "core"], capsys)
-    # 19,958 weight words x 3 bus words, each read costing 2 + 4 wait states, and the first
-    # two layers' input scanned twice
-    assert 300_000 < staged - resident < 400_000, (staged, resident)
+    # each entry's weights are staged during the previous entry's scan: what shows is the first
+    # entry's copy (27 weight words x 3 bus words, each read 2 + 4 cycles), the first two
+    # layers' input scanned twice, and entries whose copy outlasts the previous scan
+    assert 0 < staged - resident < 60_000, (staged, resident)
 
 
 @pytest.mark.slow
