@@ -9,8 +9,11 @@ per image, SOPs per cycle per lane, and for each board's memory whether the lane
 the DRAM limits each layer, with the images/s that gives at the board's 40 MHz system clock, for
 one image per weight pass and for a batch of 4.
 
-This is a projection: the staging path (--port core-dram) exists, but not yet overlapped with
-compute nor on a board. DRAM figures are peak bytes per system
+It also measures the DRAM path as built (``--port core-dram``: the core a DRAM board gets,
+weights staged per program entry from a memory model with 4 wait states per bus read, double
+buffered, big layers in tiles): cycles per image and, per layer, whether its cycles grew over
+the resident core's (DRAM-bound: the copy of the next entry's weights outlasts this entry's
+compute) or not (lanes). The projection's DRAM figures are peak bytes per system
 clock times the efficiency LiteDRAM reached on sequential reads in simulation
 (../shared/notes/toolchain.md): ULX3S 16-bit SDR 95 %, Colorlight i5 32-bit SDR 96 %,
 OrangeCrab 16-bit DDR3 at 1:2 (DRAM clock twice the system clock) 75 %.
@@ -77,11 +80,22 @@ def main():
     res = [measure("models/compact-cifar10.catsnn", "core", a.pe, x),
            measure("models/vgg16-cifar10.catsnn.xz", "core-fit", a.pe, x)]
     for m in res:
+        built = measure(m["model"], "core-dram", a.pe, x)
+        m["dram_path"] = {"core": built["core"], "cycles_per_layer": built["cycles_per_layer"],
+                          "bound_per_layer": ["DRAM" if d > 1.1 * c else "lanes" for d, c in
+                                              zip(built["cycles_per_layer"],
+                                                  m["cycles_per_layer"])]}
         cyc, sops, wb = (sum(m[k]) for k in ("cycles_per_layer", "sops_per_layer",
                                              "weight_bytes_per_layer"))
         print(f"{m['model']} on the Verilator core ({m['core']}), {a.images} images")
         print(f"  cycles per image {cyc:,.0f}; SOPs per cycle per lane "
               f"{sops / cyc / a.pe:.3f}; DRAM bytes per image (weights once) {wb:,}")
+        d = m["dram_path"]
+        dcyc = sum(d["cycles_per_layer"])
+        print(f"  as built, weights in DRAM (--port core-dram: {d['core']}): {dcyc:,.0f} "
+              f"cycles per image, {SYS_MHZ * 1e6 / dcyc:.2f} images/s at {SYS_MHZ:.0f} MHz, "
+              f"{d['bound_per_layer'].count('DRAM')}/{len(d['bound_per_layer'])} layers "
+              f"DRAM-bound (their cycles over 1.1x the resident core's)")
         m["projection"] = {}
         for board, (peak, eff, size) in BOARDS.items():
             fits = wb <= size

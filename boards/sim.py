@@ -55,17 +55,18 @@ def sim_soc(core_cfg, firmware=None, ethernet=False):
 
 def add_sim_sdram(soc):
     """SDRAM as LiteX's simulation has it: LiteDRAM's controller on a functional chip model
-    (MT48LC16M16, 32-bit: 64 MiB at 0x40000000). The firmware runs LiteDRAM's init sequence
-    at boot as on a board (the controller starts under hardware control, which the chip model
-    also accepts)."""
+    (MT48LC16M16, 32-bit: 64 MiB at 0x40000000). The controller starts under hardware
+    control, which the chip model accepts: the firmware skips the init sequence it runs on a
+    board."""
     from litedram import modules
     from litedram.phy.model import SDRAMPHYModel
     module = modules.MT48LC16M16(int(100e6), "1:1")
     soc.sdrphy = SDRAMPHYModel(module=module, data_width=32, clk_freq=int(100e6))
     soc.add_sdram("sdram", phy=soc.sdrphy, module=module, l2_cache_size=0)
-    # the firmware runs LiteDRAM's init sequence; a memory test of the chip model proves
-    # nothing and would take seconds of simulated time at every start
-    soc.add_constant("SDRAM_TEST_DISABLE")
+    # the chip model needs no init sequence (the controller starts under hardware control),
+    # and the host writes the weights over Ethernet as soon as the simulation runs: the
+    # firmware's init (software control, while which those writes would be lost) is skipped
+    soc.add_constant("CATSNN_SDRAM_READY")
 
 
 SIM_MODULES = Path(__file__).resolve().parent / "sim_modules"

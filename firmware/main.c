@@ -14,7 +14,8 @@
 #include <generated/mem.h>
 #include <generated/soc.h>
 
-#ifdef CSR_SDRAM_BASE
+#if defined(CSR_SDRAM_BASE) && !defined(CATSNN_SDRAM_READY)
+#define CATSNN_SDRAM_INIT 1
 #include <liblitedram/sdram.h>
 #endif
 
@@ -540,10 +541,12 @@ static void handle(uint8_t type, uint8_t seq, uint32_t n) {
 }
 
 int main(void) {
-#ifdef CSR_SDRAM_BASE
+#ifdef CATSNN_SDRAM_INIT
     /* a real SDRAM needs its init sequence (mode registers; on DDR3 also leveling) and gets a
      * memory test; LiteX's log of it goes out on the UART before the first frame (hosts skip
-     * bytes that are not frames) */
+     * bytes that are not frames). While it runs the controller is under software control:
+     * DRAM writes from another bus master (Etherbone) would be lost, so a host must not write
+     * the DRAM of a board with Ethernet before the firmware's hello frame. */
     dram_ok = sdram_init();
 #endif
     timer_init();
