@@ -1,14 +1,20 @@
-"""The layer sequencer: runs the layer program, one layer after another.
+"""The layer sequencer: runs the layer program, one entry (a layer, or a tile of one) after
+another.
 
-Per layer: LOAD the program's ``PROGRAM_WORDS`` words (decoded into ``params``), build the
+Per entry: LOAD the program's ``PROGRAM_WORDS`` words (decoded into ``params``); with external
+weights, wait for (or make) the copy of the entry's weights into its half of the weight block
+RAM (STAGE_COUNT, STAGE_START, STAGE); build the
 P-entry table ``tab[p] = p * s_ci`` by additions (TABLE), INIT every membrane word to its
 channel's bias (one word per cycle, bank-parallel), start the scanner and wait until the whole
 datapath is empty (SCAN), start the fire unit if the layer fires (FIRE), then store the layer's
-four counters (FINISH) and go on, or pause in step mode until ``resume``. After the last layer
+four counters (FINISH) and go on, or pause in step mode until ``resume``. With external
+weights, between INIT and the scan the next entry's program words are read and its weights'
+copy into the other half started (PREFETCH_*), so that it runs during the scan; a pause waits
+for it (DRAIN). After the last entry
 ``done`` is set; the memories belong to the bus whenever the sequencer is idle or paused
 (``halted``).
 
-Counters per layer (``core_config.COUNTERS``): cycles, input events, synaptic operations,
+Counters per program entry (``core_config.COUNTERS``): cycles, input events, synaptic operations,
 output spikes before pooling; ``cycles`` counts every cycle of the run (pauses excluded).
 """
 from functools import reduce
@@ -79,8 +85,8 @@ class LayerSequencer(Module):
         DB = w.dim
         self.comb += [
             lp.first.eq(fields[0][0]), lp.pool.eq(fields[0][1]), lp.fc.eq(fields[0][2]),
-            lp.fires.eq(fields[0][3]), lp.out_map.eq(fields[0][4]), lp.T.eq(fields[0][8:13]), lp.base.eq(fields[0][16:24]),
-            lp.frac.eq(fields[0][24:30]),
+            lp.fires.eq(fields[0][3]), lp.out_map.eq(fields[0][4]), lp.T.eq(fields[0][8:13]),
+            lp.base.eq(fields[0][16:24]), lp.frac.eq(fields[0][24:30]),
             lp.cin.eq(fields[1][:16]), lp.gin.eq(fields[1][16:]), lp.H.eq(fields[2][:DB]),
             lp.W.eq(fields[2][16:16 + DB]), lp.G.eq(fields[3][:16]), lp.HW.eq(fields[3][16:]),
             # external weights: word 4 is the entry's place in external memory, and its staged
