@@ -213,13 +213,8 @@ class CompiledModel:
 
 def compile_model(art: ModelArtifact, cfg: CoreConfig) -> CompiledModel:
     """Place ``art`` for the core ``cfg`` (refusing a model that does not fit) and make its
-    model image."""
-    return CompiledModel(cfg, plan_model(art, cfg), model_image(art, cfg))
-
-
-def model_image(art: ModelArtifact, cfg: CoreConfig) -> bytes:
-    """The model image for a core: a needs record, then (region, offset, words) records for the
-    layer program, the layer count, the biases and the weights (``model_image.py``)."""
+    model image: a needs record, then (region, offset, words) records for the layer program,
+    the layer count, the biases and the weights (``model_image.py``)."""
     plans = plan_model(art, cfg)
     weights, biases, program = memory_images(art, cfg, plans)
 
@@ -234,4 +229,9 @@ def model_image(art: ModelArtifact, cfg: CoreConfig) -> bytes:
     dense = [w for word in weights for w in pack_lanes(word, cfg.pe)]
     for i in range(0, len(dense), WEIGHT_RECORD_WORDS):
         out.append(encode_record(REGION_WEIGHT, i, dense[i:i + WEIGHT_RECORD_WORDS]))
-    return b"".join(out)
+    return CompiledModel(cfg, plans, b"".join(out))
+
+
+def model_image(art: ModelArtifact, cfg: CoreConfig) -> bytes:
+    """The model image alone (``compile_model``)."""
+    return compile_model(art, cfg).image

@@ -102,8 +102,8 @@ def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool =
     one program entry at a time from a memory model with DRAM-like wait states, big layers in
     tiles), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
     with Ethernet, driven over UDP in a network namespace of its own), ``sim-dram`` (the same
-    with a core sized for ``art`` whose weights the host writes into the SoC's SDRAM, staged
-    by the core through LiteDRAM one layer at a time), ``pynq[:BITFILE]`` (on a
+    with SDRAM and the DRAM board's core: the host writes the weights into the SDRAM, the core
+    stages them through LiteDRAM one program entry ahead), ``pynq[:BITFILE]`` (on a
     PYNQ board: the core in its programmable logic), ``udp://HOST[:PORT]`` (a SoC's Ethernet),
     or a link URL for the UART (``/dev/ttyUSB0``, ``socket://HOST:PORT``, any pyserial URL)."""
     if port in CORE_PORTS:
