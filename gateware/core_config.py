@@ -25,12 +25,15 @@ The layer program: ``PROGRAM_WORDS`` 32-bit words per program entry (``placement
 weights) do not fit the core at once; the tiles of a layer scan the same input map and each
 writes its groups of the output map. The layouts above then hold per entry: weights
 ``wbase + (ci*9 + ky*3 + kx)*G_t + (g - g0)``, biases ``bbase + (g - g0)``, membranes
-``(g - g0)*H*W + ...``; the spike-map layout is the layer's. Words:
+``(g - g0)*H*W + ...``; the spike-map layout is the layer's. An fc layer tiles only when its
+staged weights do not fit (fc weights ``wbase + i*G_t + (g - g0)``); its membranes keep the
+layer's layout (word ``g``), so the last tile leaves every class's potential in place. Words:
 0: flags (first, pool, fc, fires, out_map: bit 4, the map this entry writes) | T << 8 |
 base << 16 | F << 24; 1: C_in | G_in << 16; 2: H | W << 16 (the layer's input map);
 3: G_t | H*W << 16; 4: weight base; 5: weight stride per input channel (conv 9 G_t, fc H*W*G_t);
 6: that stride times P; 7: bias base | map base << 16 (the first spike-map word the entry
-writes: g0 times the output positions).
+writes: g0 times the output positions; in an fc entry, which writes no map, its first membrane
+word: g0).
 """
 from __future__ import annotations
 

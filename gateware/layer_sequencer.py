@@ -5,7 +5,7 @@ Per entry: LOAD the program's ``PROGRAM_WORDS`` words (decoded into ``params``);
 weights, wait for (or make) the copy of the entry's weights into its half of the weight block
 RAM (STAGE_COUNT, STAGE_START, STAGE); build the
 P-entry table ``tab[p] = p * s_ci`` by additions (TABLE), INIT every membrane word to its
-channel's bias (one word per cycle, bank-parallel), start the scanner and wait until the whole
+channel's bias (an fc entry's from word ``map_base``: its first group in the layer) (one word per cycle, bank-parallel), start the scanner and wait until the whole
 datapath is empty (SCAN), start the fire unit if the layer fires (FIRE), then store the layer's
 four counters (FINISH) and go on, or pause in step mode until ``resume``. With external
 weights, between INIT and the scan the next entry's program words are read and its weights'
@@ -168,7 +168,9 @@ class LayerSequencer(Module):
             NextValue(tab_a[tab_i[:max(1, clog2(P))]], tab_acc),
             NextValue(tab_acc, tab_acc + lp.s_ci), NextValue(tab_i, tab_i + 1),
             If(tab_i == P - 1,
-                NextValue(init_g, 0), NextValue(init_pos, 0), NextValue(init_addr, 0),
+                NextValue(init_g, 0), NextValue(init_pos, 0),
+                # a tile of an fc layer: its groups' membranes from their place in the layer
+                NextValue(init_addr, Mux(lp.fc, lp.map_base, 0)),
                 NextValue(bias_rd, lp.bbase), NextState("INIT_BIAS"))
         )
         fsm.act("INIT_BIAS", NextState("INIT"))        # bias read latency

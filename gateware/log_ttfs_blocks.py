@@ -50,13 +50,15 @@ class TapAddressGenerator(Module):
     at (y, x) (linear position pos = y*W + x, weight row w = the address of its input channel's
     tap 0, group 0): taps (ky, kx) in row order with output position (y - ky + 1, x - kx + 1) on
     the map, then groups g = 0..G-1: weight address ``w + (3*ky + kx)*G + g``, membrane address
-    ``g*H*W + (y-ky+1)*W + x-kx+1``. For an fc event: ``w + g`` and ``g``. An operation stays
+    ``g*H*W + (y-ky+1)*W + x-kx+1``. For an fc event: ``w + g`` and ``mbase + g`` (a tile of
+    an fc layer keeps its groups' potentials at their place in the layer). An operation stays
     on ``source`` until it is taken (``ready``)."""
     def __init__(self, pos_bits, dim_bits, waddr_bits, maddr_bits):
         # interface: layer parameters
         self.fc = Signal()
         self.H, self.W = Signal(dim_bits), Signal(dim_bits)
         self.G, self.HW = Signal(16), Signal(16)
+        self.mbase = Signal(16)       # fc: the membrane word of the entry's first group
         # interface: event stream in, operation stream out
         self.sink = stream.Endpoint([("pos", pos_bits), ("y", dim_bits), ("x", dim_bits),
                                      ("mag", 8), ("t", 5), ("w", waddr_bits)])
@@ -93,7 +95,7 @@ class TapAddressGenerator(Module):
                 ky.eq(n_kylo), kx.eq(n_kxlo), kx_lo.eq(n_kxlo),
                 ky_hi.eq(Mux(ev.y == 0, 1, 2)), kx_hi.eq(Mux(ev.x == 0, 1, 2)),
                 If(fc,
-                    cur_w.eq(ev.w), row_wa.eq(ev.w), cur_m.eq(0), tap_m.eq(0),
+                    cur_w.eq(ev.w), row_wa.eq(ev.w), cur_m.eq(self.mbase), tap_m.eq(0),
                     row_m.eq(0)
                 ).Else(
                     row_wa.eq(ev.w + Mux(n_kylo, G3, 0)),

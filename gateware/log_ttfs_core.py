@@ -77,7 +77,7 @@ class LogTTFSCore(Module):
             # the layer
             scanner.params.eq(lp), *[a.eq(b) for a, b in zip(scanner.tab, seq.tab)],
             taps.fc.eq(lp.fc), taps.H.eq(lp.H), taps.W.eq(lp.W), taps.G.eq(lp.G),
-            taps.HW.eq(lp.HW), syn.base.eq(lp.base),
+            taps.HW.eq(lp.HW), taps.mbase.eq(lp.map_base), syn.base.eq(lp.base),
             fire.pool.eq(lp.pool), fire.H.eq(lp.H), fire.W.eq(lp.W), fire.G.eq(lp.G),
             fire.T.eq(lp.T), fire.frac.eq(lp.frac), fire.map_base.eq(lp.map_base),
             scanner.start.eq(seq.scan_start), fire.start.eq(seq.fire_start),

@@ -80,7 +80,19 @@ class LayerPlan:
                 self.wbase,
                 s_ci,
                 s_ci * P,
-                self.bbase | (self.g0 * self.out_positions) << 16]
+                self.bbase | self.map_base << 16]
+
+    @property
+    def map_base(self) -> int:
+        """Word 7's high half: the first spike-map word the entry writes (g0 times the output
+        positions) or, in an fc layer (which writes no map), its first membrane word (g0)."""
+        return self.g0 if self.fc else self.g0 * self.out_positions
+
+    @property
+    def membrane_words(self) -> int:
+        """Membrane words per bank the entry uses (an fc tile's sit after its layer's
+        earlier tiles')."""
+        return self.g0 + self.g if self.fc else self.g * self.positions
 
     @property
     def positions_in(self):
@@ -120,8 +132,8 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
         if not 0 <= base < 128:
             raise DoesNotFit(f"layer {i}: weight offset k = {l.k} out of the core's range")
         g = ceil_div(l.out_channels, P)
-        # the fc layer (G words of membranes) is never tiled
-        gt = g if fc else tile_groups(cfg, g, h * w, cin * 9)
+        # an fc layer has one membrane word per group: only its staged weights may tile it
+        gt = tile_groups(cfg, g, 1, cin * h * w) if fc else tile_groups(cfg, g, h * w, cin * 9)
         for g0 in range(0, g, gt):
             p = LayerPlan(first=i == 0, fc=fc, pool=l.pool, fires=l.fires, cin=cin,
                           cout=min(gt * P, l.out_channels - g0 * P), h=h, w=w,
@@ -134,7 +146,7 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
     weights = max(p.weight_words for p in plans) if cfg.external_weights else wbase
     firing = [p.whole() for p in plans if p.fires]
     need = {"weights": (weights, cfg.weight_depth), "biases": (bbase, cfg.bias_depth),
-            "membranes": (max(p.g * p.positions for p in plans), cfg.membrane_depth),
+            "membranes": (max(p.membrane_words for p in plans), cfg.membrane_depth),
             "spike maps": (max(p.g * p.out_positions for p in firing), cfg.map_depth),
             "image": (art.layers[0].in_channels * art.layers[0].in_height
                       * art.layers[0].in_width, cfg.image_depth)}
@@ -147,7 +159,7 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
             if len(plans) > len(art.layers) else ""
         raise DoesNotFit(f"model needs {len(plans)} program entries{tiles}, the core's program "
                          f"holds {cfg.max_layers}")
-    if bbase > 0xFFFF or max(p.g0 * p.out_positions for p in plans) > 0xFFFF:
+    if bbase > 0xFFFF or max(p.map_base for p in plans) > 0xFFFF:
         raise DoesNotFit("model: bias or spike-map offsets past the program's 16-bit fields")
     return plans
 
@@ -184,7 +196,7 @@ def model_needs(art: ModelArtifact, cfg: CoreConfig, plans: list[LayerPlan]) -> 
     bytes."""
     weights = [p.weight_words for p in plans]
     return [cfg.pe, art.acc_bits, len(plans), max(weights) if cfg.external_weights else sum(weights),
-            sum(p.g for p in plans), max(p.g * p.positions for p in plans),
+            sum(p.g for p in plans), max(p.membrane_words for p in plans),
             max((p.whole().g * p.out_positions for p in plans if p.fires), default=0),
             art.layers[0].in_channels * art.layers[0].in_height * art.layers[0].in_width]
 
@@ -199,7 +211,12 @@ class CompiledModel:
 
     @property
     def classes(self) -> int:
-        return self.plans[-1].cout
+        return self.plans[-1].whole().cout
+
+    @property
+    def firing_layers(self) -> list[int]:
+        """The model layers that write a spike map (a tiled layer once), in order."""
+        return [p.layer for p in self.plans if p.fires and p.last_tile]
 
     def to_json(self) -> dict:
         """The placement as JSON (the model image travels beside it as bytes)."""

@@ -65,7 +65,7 @@ class Bundle:
 def write_bundle(path: Path, b: Bundle) -> Path:
     meta = {"format": FORMAT, "version": VERSION, "model": b.model,
             "class_names": list(b.class_names), "placement": b.compiled.to_json(),
-            "firing_layers": [i for i, p in enumerate(b.compiled.plans[:-1]) if p.fires]}
+            "firing_layers": b.compiled.firing_layers}
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
               "model_image": np.frombuffer(b.compiled.image, dtype=np.uint8),
               "pixels": b.pixels.astype(np.uint8), "labels": b.labels.astype(np.int64),

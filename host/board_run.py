@@ -48,7 +48,7 @@ def run_bundle(device, b: Bundle, limit: int | None = None, check: bool = True,
     if n <= 0:
         raise UserError("--limit must be positive")
     drv = CoreDriver(device, b.compiled)
-    layers = [i for i, p in enumerate(b.compiled.plans[:-1]) if p.fires]
+    layers = b.compiled.firing_layers
     classes, mismatches, cycles = [], [], []
     prog = Progress(enabled=progress)
     t0 = time.monotonic()

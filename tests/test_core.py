@@ -117,6 +117,14 @@ def test_layers_too_big_for_the_core_are_split_into_tiles(shipped_model):
     assert [[p.g for p in plans if p.layer == i] for i in range(7)] == \
         [[1, 1], [1, 1], [4], [3, 1], [3, 3, 2], [1] * 8, [1]]
     assert all(p.whole().g * 16 >= p.whole().cout for p in plans)
+    # at P = 4 the fc layer's 3 groups of 2,048 weights each stage one at a time: fc tiles,
+    # whose membranes (and map-base field) are their groups' words in the layer
+    plans4 = plan_model(art, dataclasses.replace(CoreConfig.compact(4), **{**TILED,
+                                                                            "max_layers": 80}))
+    fc = [p for p in plans4 if p.fc]
+    assert [(p.g0, p.g, p.map_base, p.membrane_words) for p in fc] == \
+        [(0, 1, 0, 1), (1, 1, 1, 2), (2, 1, 2, 3)]
+    assert [p.program_words(8, 10, 4)[7] >> 16 for p in fc] == [0, 1, 2]
     with pytest.raises(DoesNotFit, match="membranes memory: needs 1024 words per bank, has 512"):
         plan_model(art, dataclasses.replace(CoreConfig.compact(16), **{**TILED,
                                                                          "membrane_depth": 512}))
@@ -139,6 +147,23 @@ def test_tiles_are_bit_exact_on_real_images(data, shipped_model):
     dev.bus.sim.set_external_latency(DRAM_WAIT_STATES)
     art = load_artifact(shipped_model)
     check_core(dev, art, load_split(data, train=False).images[:3])
+
+
+@pytest.mark.slow
+def test_fc_tiles_are_bit_exact_on_real_images(data, shipped_model):
+    """P = 4 with a 2,048-word staging buffer: the fc layer runs as 3 tiles, each adding into
+    its own class's membranes; 2 CIFAR-10 images equal the reference on every layer, and the
+    potentials of all 10 classes."""
+    import dataclasses
+    from catsnn.artifact import load_artifact
+    from catsnn.data import load_split
+    from catsnn.host.verilator_device import DRAM_WAIT_STATES, VerilatorDevice
+    cfg = dataclasses.replace(CoreConfig.compact(4), **{**TILED, "max_layers": 80})
+    art = load_artifact(shipped_model)
+    assert sum(p.fc for p in plan_model(art, cfg)) == 3
+    dev = VerilatorDevice(cfg)
+    dev.bus.sim.set_external_latency(DRAM_WAIT_STATES)
+    check_core(dev, art, load_split(data, train=False).images[:2])
 
 
 def test_shipped_model_20_real_images_bit_exact(core16, capsys, data, shipped_model):

@@ -92,10 +92,11 @@ def test_shift_add_pe_accumulates_exact_terms():
         assert g == expect(*run), f"run {i}: expected {expect(*run)}, got {g}"
 
 
-def tap_ops(H, W, G, HW, fc, y, x, w):
-    """Software model of TapAddressGenerator: the (weight, membrane) addresses of one event."""
+def tap_ops(H, W, G, HW, fc, y, x, w, mbase=0):
+    """Software model of TapAddressGenerator: the (weight, membrane) addresses of one event
+    (``mbase``: an fc tile's first membrane word)."""
     if fc:
-        return [(w + g, g) for g in range(G)]
+        return [(w + g, mbase + g) for g in range(G)]
     ops = []
     for ky in range(3):
         for kx in range(3):
@@ -105,10 +106,11 @@ def tap_ops(H, W, G, HW, fc, y, x, w):
     return ops
 
 
-@pytest.mark.parametrize("H,W,G,fc", [(4, 4, 1, False), (5, 3, 3, False), (1, 6, 2, False),
-                                      (2, 2, 2, False), (8, 8, 2, True)])
+@pytest.mark.parametrize("H,W,G,fc,mbase", [(4, 4, 1, False, 0), (5, 3, 3, False, 0),
+                                            (1, 6, 2, False, 0), (2, 2, 2, False, 0),
+                                            (8, 8, 2, True, 0), (8, 8, 3, True, 5)])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
-def test_tap_address_generator_matches_model(H, W, G, fc, stall):
+def test_tap_address_generator_matches_model(H, W, G, fc, mbase, stall):
     """Every op in order; with a consumer that never stalls, back to back (no bubble) from the
     first one; with one that stalls at random, an op waits on the stream until it is taken."""
     dut = TapAddressGenerator(pos_bits=12, dim_bits=6, waddr_bits=16, maddr_bits=12)
@@ -116,8 +118,8 @@ def test_tap_address_generator_matches_model(H, W, G, fc, stall):
     events = [(y, x) for y in (0, H - 1) for x in (0, W - 1)]      # corners first
     events += [(rng.randrange(H), rng.randrange(W)) for _ in range(12)]
     events = [(y, x, rng.randrange(0, 500)) for y, x in events]
-    want = [op for y, x, w in events for op in tap_ops(H, W, G, H * W, fc, y, x, w)]
-    top = _EventSource(dut, events, H, W, G, fc)
+    want = [op for y, x, w in events for op in tap_ops(H, W, G, H * W, fc, y, x, w, mbase)]
+    top = _EventSource(dut, events, H, W, G, fc, mbase)
     got = []
     run_simulation(top, bench_sampled(dut, want, got, rng, stall))
     assert got == want, next((f"op {j}: expected {a}, got {b}" for j, (a, b)
@@ -142,9 +144,10 @@ def bench_sampled(dut, want, got, rng, stall):
 
 class _EventSource(Module):
     """Offers the events to the generator under test one after another (valid/ready)."""
-    def __init__(self, dut, events, H, W, G, fc):
+    def __init__(self, dut, events, H, W, G, fc, mbase=0):
         self.submodules.dut = dut
-        self.comb += [dut.fc.eq(fc), dut.H.eq(H), dut.W.eq(W), dut.G.eq(G), dut.HW.eq(H * W)]
+        self.comb += [dut.fc.eq(fc), dut.H.eq(H), dut.W.eq(W), dut.G.eq(G), dut.HW.eq(H * W),
+                      dut.mbase.eq(mbase)]
         i = Signal(max=len(events) + 1)
         pick = lambda vals, bits: Array([Const(v, bits) for v in vals + [0]])[i]  # noqa: E731
         ev = dut.sink
