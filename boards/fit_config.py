@@ -5,7 +5,7 @@ import dataclasses
 from catsnn.errors import UserError
 from catsnn.gateware.core_config import (COMPACT_NETWORK, VGG16_NETWORK, CoreConfig, ceil_div,
                                          clog2)
-from catsnn.gateware.fit import DRAM_BRAMS, ECP5, largest_weight_depth, soc_brams
+from catsnn.gateware.fit import DRAM_L2, ECP5, dram_brams, largest_weight_depth, soc_brams
 from catsnn.gateware.placement import tile_groups
 
 # the networks a DRAM core is sized for, largest first: a chip gets the first set it holds
@@ -36,11 +36,12 @@ def board_core_config(device: str, pe: int, ethernet: bool = False) -> CoreConfi
     return reduced_config(device, pe, ethernet)
 
 
-def tiled_config(networks, pe: int) -> CoreConfig:
+def tiled_config(networks, pe: int, fc_whole: bool = True) -> CoreConfig:
     """A core with external weights that runs every network of ``networks`` = [(convs, fc_in,
     classes, size), ...] in tiles: membranes for one output group of the largest map, a
-    staging buffer for one group's weights of the widest layer (the fc layer whole), both
-    spike maps and the biases whole, a program for every tile."""
+    staging buffer for one group's weights of the widest layer (``fc_whole``: the fc layer
+    whole; else one group of it, the fc layer in tiles too), both spike maps and the biases
+    whole, a program for every tile."""
     need = dict(membrane=1, weights=1, maps=1, biases=1)
     for convs, fc_in, classes, size in networks:
         h, biases = size, 0
@@ -50,7 +51,8 @@ def tiled_config(networks, pe: int) -> CoreConfig:
             need["weights"] = max(need["weights"], cin * 9)
             h = h // 2 if pool else h
             need["maps"], biases = max(need["maps"], g * h * h), biases + g
-        need["weights"] = max(need["weights"], fc_in * ceil_div(classes, pe))
+        need["weights"] = max(need["weights"],
+                              fc_in * (ceil_div(classes, pe) if fc_whole else 1))
         need["biases"] = max(need["biases"], biases + ceil_div(classes, pe))
     cfg = CoreConfig(pe=pe, weight_depth=need["weights"], bias_depth=1 << clog2(need["biases"]),
                      membrane_depth=1 << clog2(need["membrane"]),
@@ -59,7 +61,8 @@ def tiled_config(networks, pe: int) -> CoreConfig:
                      max_layers=MAX_PROGRAM_ENTRIES, external_weights=True)
     entries = 0
     for convs, fc_in, classes, size in networks:
-        h, n = size, 1                                    # the fc layer: one entry
+        g = ceil_div(classes, pe)
+        h, n = size, ceil_div(g, tile_groups(cfg, g, 1, fc_in))      # the fc layer's entries
         for cin, cout, pool in convs:
             g = ceil_div(cout, pe)
             n += ceil_div(g, tile_groups(cfg, g, h * h, cin * 9))
@@ -71,18 +74,24 @@ def tiled_config(networks, pe: int) -> CoreConfig:
     return dataclasses.replace(cfg, max_layers=entries)
 
 
-def dram_core_config(device: str, pe: int, ethernet: bool = False) -> CoreConfig:
+def dram_core_config(device: str, pe: int, ethernet: bool = False, cpu: str = "standard",
+                     l2: int = DRAM_L2) -> CoreConfig:
     """The DRAM core for a chip: sized (``tiled_config``) for the largest networks of
-    DRAM_NETWORKS whose core, with the rest of the SoC and LiteDRAM, fits its block RAM."""
+    DRAM_NETWORKS whose core, with the rest of the SoC (``ethernet``, ``cpu``) and LiteDRAM
+    (``l2``), fits its block RAM; the fc layer's weights staged whole if they fit, else in
+    tiles."""
     have = ECP5[device]["brams"]
+
+    def need(cfg):
+        return soc_brams(cfg, ethernet, cpu) + dram_brams(l2)
     for i in range(len(DRAM_NETWORKS)):
-        try:
-            cfg = tiled_config([net for _, net in DRAM_NETWORKS[i:]], pe)
-        except UserError:            # too many tiles for the program at this P
-            continue
-        if soc_brams(cfg, ethernet) + DRAM_BRAMS <= have:
-            return cfg
+        for fc_whole in (True, False):
+            try:
+                cfg = tiled_config([net for _, net in DRAM_NETWORKS[i:]], pe, fc_whole)
+            except UserError:            # too many tiles for the program at this P
+                continue
+            if need(cfg) <= have:
+                return cfg
     raise UserError(f"{device}: no DRAM core with P = {pe} fits its {have} block RAMs "
                     f"(the compact model's needs "
-                    f"{soc_brams(tiled_config([COMPACT_NETWORK], pe), ethernet) + DRAM_BRAMS}); "
-                    f"try a smaller --pe")
+                    f"{need(tiled_config([COMPACT_NETWORK], pe, False))}); try a smaller --pe")

@@ -18,8 +18,16 @@ from catsnn.gateware.core_config import CoreConfig, ceil_div
 DP16KD_SHAPES = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
 LUTRAM_MAX_DEPTH = 32
 SOC_BRAMS = 24                # measured: ULX3S-85F SoC 200 DP16KD, its core alone 176
+# VexRiscv's caches, part of SOC_BRAMS: "standard" 4 KiB instruction + 4 KiB data cache and
+# their tags (VexRiscv.v: 2 + 4 + 2 memories), "lite" a 2 KiB instruction cache and its tags
+CPU_BRAMS = {"standard": 8, "lite": 2}
 ETHERNET_BRAMS = 6            # LiteEth + Etherbone FIFOs + the guard's buffer (see boards/README)
-DRAM_BRAMS = 15               # LiteDRAM with an 8 KiB L2 cache: the ULX3S --dram build used 156, 141 estimated without
+# LiteDRAM (and the firmware's DRAM code in the ROM): 2 without an L2 cache (the Colorlight i5
+# --dram build: 56 used = 36 core + 18 SoC with the lite CPU + 2), 15 with an 8 KiB L2 (the
+# ULX3S --dram build: 156 used, 141 estimated without)
+DRAM_BRAMS = 15
+DRAM_L2 = 8192                # the L2 size DRAM_BRAMS was measured with
+L2_BRAMS_PER_8K = 13
 
 # DP16KD blocks and LUT4s per ECP5 device (Lattice ECP5 family data sheet)
 ECP5 = {"LFE5U-12F": {"brams": 32, "luts": 12288},
@@ -42,16 +50,22 @@ def core_brams(cfg: CoreConfig) -> dict:
             for name, (width, depth, count) in cfg.memory_shapes().items()}
 
 
-def soc_brams(cfg: CoreConfig, ethernet: bool = False) -> int:
-    return sum(core_brams(cfg).values()) + SOC_BRAMS + (ETHERNET_BRAMS if ethernet else 0)
+def soc_brams(cfg: CoreConfig, ethernet: bool = False, cpu: str = "standard") -> int:
+    return (sum(core_brams(cfg).values()) + SOC_BRAMS - CPU_BRAMS["standard"] + CPU_BRAMS[cpu]
+            + (ETHERNET_BRAMS if ethernet else 0))
+
+
+def dram_brams(l2: int = DRAM_L2) -> int:
+    """LiteDRAM's block RAMs with an L2 cache of ``l2`` bytes."""
+    return DRAM_BRAMS - L2_BRAMS_PER_8K + ceil_div(l2 * L2_BRAMS_PER_8K, 8192)
 
 
 def check_fit(cfg: CoreConfig, device: str, what: str, ethernet: bool = False,
-              dram: bool = False) -> int:
+              dram: bool = False, cpu: str = "standard", l2: int = DRAM_L2) -> int:
     """The estimated DP16KD count of the SoC with this core; UserError if it exceeds the chip."""
     if device not in ECP5:
         raise UserError(f"{what}: no block RAM figures for device {device!r}")
-    need = soc_brams(cfg, ethernet) + (DRAM_BRAMS if dram else 0)
+    need = soc_brams(cfg, ethernet, cpu) + (dram_brams(l2) if dram else 0)
     have = ECP5[device]["brams"]
     if need > have:
         parts = ", ".join(f"{n} {b}" for n, b in core_brams(cfg).items() if b)

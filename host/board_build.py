@@ -19,7 +19,7 @@ from pathlib import Path
 
 from catsnn.errors import UserError
 from catsnn.gateware.core_config import CoreConfig
-from catsnn.gateware.fit import DRAM_BRAMS, check_fit, soc_brams
+from catsnn.gateware.fit import DRAM_L2, check_fit
 from catsnn import paths
 from catsnn.host.simulation import SocBuild, source_hash
 
@@ -103,16 +103,28 @@ def board_config(board: str, device: str | None = None, pe: int | None = None,
     device = device or mod.DEFAULT_DEVICE
     if device not in mod.DEVICES:
         raise UserError(f"{board}: unknown device {device!r}; one of {', '.join(mod.DEVICES)}")
-    pe = mod.DEFAULT_PE if pe is None else pe
+    shape = soc_shape(mod, dram)
+    pe = (getattr(mod, "DRAM_DEFAULT_PE", mod.DEFAULT_PE) if dram else mod.DEFAULT_PE) \
+        if pe is None else pe
     if not 1 <= pe <= 64:
         raise UserError(f"--pe {pe}: must be 1..64")
     if dram:
         from catsnn.boards.fit_config import dram_core_config
-        cfg = dram_core_config(device, pe, mod.ETHERNET)
+        cfg = dram_core_config(device, pe, **shape)
     else:
         cfg = mod.core_config(device, pe)
-    check_fit(cfg, device, f"{board} ({device}, P = {pe})", ethernet=mod.ETHERNET, dram=dram)
+    check_fit(cfg, device, f"{board} ({device}, P = {pe})", dram=dram, **shape)
     return mod, device, cfg
+
+
+def soc_shape(mod, dram: bool) -> dict:
+    """What a board's SoC carries besides the core (gateware/fit.py counts its block RAM):
+    Ethernet, the CPU variant, and with ``dram`` LiteDRAM's L2 size. A board module may give its
+    --dram build another shape (DRAM_ETHERNET, DRAM_CPU, DRAM_L2) where block RAM is short."""
+    if not dram:
+        return {"ethernet": mod.ETHERNET, "cpu": "standard"}
+    return {"ethernet": getattr(mod, "DRAM_ETHERNET", mod.ETHERNET),
+            "cpu": getattr(mod, "DRAM_CPU", "standard"), "l2": getattr(mod, "DRAM_L2", DRAM_L2)}
 
 
 def models_that_fit(cfg: CoreConfig) -> dict:
@@ -137,7 +149,7 @@ def _under_tmp(path: Path) -> bool:
 def build_board(board: str, device: str | None = None, pe: int | None = None, root=None,
                 dram: bool = False) -> dict:
     mod, device, cfg = board_config(board, device, pe, dram)
-    pe = cfg.pe
+    pe, shape = cfg.pe, soc_shape(mod, dram)
     from litex.soc.integration.builder import Builder
     from litex.soc.integration.common import get_mem_data
     # YoWASP's tools see every top-level folder except /tmp (their own scratch): a board build
@@ -181,8 +193,8 @@ def build_board(board: str, device: str | None = None, pe: int | None = None, ro
     log = (out / "build.log").read_text(errors="replace")
     bit = next(iter(sorted((out / "gateware").glob("*.bit"))), None)
     report = {"board": board, "device": device, "pe": pe, "core": cfg.summary(),
-              "bitstream": str(bit) if bit else None, "brams_estimated": soc_brams(cfg, mod.ETHERNET) + (DRAM_BRAMS if dram else 0),
-              "ethernet": mod.ETHERNET, "dram": dram,
+              "bitstream": str(bit) if bit else None, "brams_estimated": check_fit(cfg, device, board, dram=dram, **shape),
+              "dram": dram, **shape,
               "program": mod.PROGRAM.format(bitstream=bit), "models": models_that_fit(cfg),
               **parse_nextpnr(log, mod.SYS_CLK_FREQ / 1e6),
               "build_s": round(time.time() - b.t0), "steps_s": {k: round(v) for k, v in

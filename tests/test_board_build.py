@@ -96,20 +96,44 @@ def test_each_board_configuration_fits_and_says_which_models_do(board, device):
 def test_a_dram_board_holds_vgg16_and_the_compact_model(board):
     """--dram: weights in the board's DRAM, the core's block RAM holds one program entry's
     weights, one tile's membranes and both maps: VGG-16 fits the 85F boards in tiles."""
-    from catsnn.gateware.fit import DRAM_BRAMS, ECP5
+    from catsnn.gateware.fit import ECP5, dram_brams
     from catsnn.gateware.placement import plan_model
     from catsnn.artifact import load_artifact
     mod, device, cfg = board_config(board, dram=True)
     assert cfg.external_weights and device == "LFE5U-85F"
-    assert soc_brams(cfg) + DRAM_BRAMS <= ECP5[device]["brams"]
+    assert soc_brams(cfg) + dram_brams() <= ECP5[device]["brams"]
     assert set(models_that_fit(cfg).values()) == {None}
     vgg = plan_model(load_artifact(REPO / "models/vgg16-cifar10.catsnn.xz"), cfg)
     assert len(vgg) == cfg.max_layers <= 255 and len(vgg) > 14       # tiles
 
 
+def test_the_colorlight_i5_holds_the_compact_model_from_its_sdram():
+    """The 25F's 56 block RAMs: P = 2, the lite CPU, no L2, no Ethernet; the fc layer staged a
+    group at a time (tiles); VGG-16's 9.2 MB neither fits the staging buffer nor the 8 MB."""
+    from catsnn.artifact import load_artifact
+    from catsnn.gateware.fit import check_fit
+    from catsnn.gateware.placement import plan_model
+    from catsnn.host.board_build import soc_shape
+    mod, device, cfg = board_config("colorlight_i5", dram=True)
+    shape = soc_shape(mod, True)
+    assert shape == {"ethernet": False, "cpu": "lite", "l2": 0}
+    assert cfg.pe == 2 and cfg.external_weights and cfg.weight_depth == 2048
+    # the build used every block RAM: the estimate must say 56, not less
+    assert check_fit(cfg, device, "i5", dram=True, **shape) == 56
+    fits = models_that_fit(cfg)
+    assert fits["models/compact-cifar10.catsnn"] is None
+    assert "weights memory: needs 4608 words per bank, has 2048" in \
+        fits["models/vgg16-cifar10.catsnn.xz"]
+    plans = plan_model(load_artifact(REPO / "models/compact-cifar10.catsnn"), cfg)
+    assert [p.g for p in plans if p.fc] == [1] * 5 and len(plans) == cfg.max_layers
+    with pytest.raises(UserError, match="LFE5U-25F: no DRAM core with P = 4 fits its 56 block "
+                                        "RAMs"):
+        board_config("colorlight_i5", pe=4, dram=True)
+
+
 def test_a_board_without_dram_support_or_room_says_so():
-    with pytest.raises(UserError, match="colorlight_i5: no --dram build: .* spike maps"):
-        board_config("colorlight_i5", dram=True)
+    with pytest.raises(UserError, match="ecpix5: no --dram build: .*boards with one: "):
+        board_config("ecpix5", dram=True)
     from catsnn.boards.fit_config import dram_core_config
     with pytest.raises(UserError, match="LFE5U-25F: no DRAM core with P = 4 fits its 56 block "
                                         "RAMs"):
