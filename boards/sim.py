@@ -39,15 +39,21 @@ class Platform(SimPlatform):
         SimPlatform.__init__(self, "SIM", _io)
 
 
-def sim_soc(core_cfg, firmware=None, ethernet=False):
-    if core_cfg.external_weights and not ethernet:
+def sim_soc(core_cfg, firmware=None, ethernet=False, sdram=None, cpu_variant="standard"):
+    """The simulated SoC: UART; with ``ethernet`` LiteEth and SDRAM; with ``sdram`` (default:
+    as ``ethernet``) SDRAM; ``cpu_variant`` as a board's (the Colorlight i5's --dram SoC has the
+    lite VexRiscv)."""
+    sdram = ethernet if sdram is None else sdram
+    if core_cfg.external_weights and not sdram:
         raise UserError("a core with external weights needs DRAM: the simulation has it with "
-                        "Ethernet (--port sim-dram)")
+                        "Ethernet (--port sim-dram) or in a board's shape (sim-dram:BOARD)")
     platform = Platform()
-    soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="sim")
+    soc = CatSnnSoC(platform, SYS_CLK_FREQ, core_cfg, firmware=firmware, uart_name="sim",
+                    cpu_variant=cpu_variant)
     soc.crg = CRG(platform.request("sys_clk"))
-    if ethernet:
+    if sdram:
         add_sim_sdram(soc)
+    if ethernet:
         from liteeth.phy.model import LiteEthPHYModel
         soc.add_guarded_etherbone(LiteEthPHYModel(platform.request("eth")), SOC_IP)
     return soc

@@ -167,9 +167,17 @@ def cmd_energy(a):
             print(f"[energy] {min(len(images), i + a.batch)}/{len(images)} images "
                   f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     ev, sops, spk = (torch.cat([c[j] for c in counts]) for j in range(3))
-    energies, cycles = event_energies(art, ev, sops, spk, table, a.node, a.pe)
-    s = summarise(art, energies, cycles, sops, table, a.node, a.pe, dataset)
-    s = {"model": str(a.model), "dataset": dataset, **s}
+    core = None
+    if a.dataflow == "dram":
+        from catsnn.host.device import core_config_for
+        core = core_config_for("core-dram", a.pe or int(table.value("pe")))
+    try:
+        energies, cycles = event_energies(art, ev, sops, spk, table, a.node, a.pe, core)
+    except EnergyTableError as e:
+        raise UserError(str(e)) from None
+    s = summarise(art, energies, cycles, sops, table, a.node, core.pe if core else a.pe, dataset)
+    s = {"model": str(a.model), "dataset": dataset, "dataflow": a.dataflow,
+         **({"core": core.summary()} if core else {}), **s}
     if a.plot:
         write_plot(a.plot, s, hist / len(images), art.T)
         s["plot"] = str(a.plot)
@@ -177,7 +185,7 @@ def cmd_energy(a):
         print(json.dumps(s))
         return 0
     print(f"{a.model}: {s['images']} {dataset} test images, {a.node:g} nm, P = {s['pe']}, "
-          f"table {table.path}")
+          f"table {table.path}; dataflow {a.dataflow}" + (f" ({s['core']})" if core else ""))
     head = f"{'layer':>9s} {'uJ':>8s} " + " ".join(f"{k[:12]:>12s}" for k in KINDS) + \
         f" {'SOPs':>12s}"
     print(head)
@@ -189,6 +197,9 @@ def cmd_energy(a):
     print(f"uJ per image: {s['uj_per_image']:.3f} (std {s['uj_std']:.3f}, min {s['uj_min']:.3f}, "
           f"max {s['uj_max']:.3f}); {s['sops_per_image']:,.0f} SOPs per image; "
           f"{s['pj_per_sop']:.2f} pJ per SOP; {s['cycles_per_image']:,.0f} cycles per image")
+    if core:
+        print(f"of which on chip {s['uj_on_chip']:.3f} uJ, the DRAM's weight reads "
+              f"{s['per_kind']['dram']:.3f} uJ")
     if "paper_vgg16_uj" in s:
         print(f"paper (Lew & Park, VGG-16, 28 nm chip): {s['paper_vgg16_uj']} uJ per inference "
               f"on {dataset}; see docs/energy.md for the assumptions behind the difference")
@@ -315,20 +326,23 @@ def build_parser():
     e.add_argument("model", type=Path)
     e.add_argument("--backend", default="reference", choices=BACKENDS,
                    help="reference: the integer SNN; ann: the exact float64 ANN; device (or "
-                        "soc): the model on the device at --port; core: the same as "
-                        "--backend device --port core")
+                        "soc): the model on the device at --port; core: the Verilator core "
+                        "(--port core, the default, or another core-* port)")
     e.add_argument("--port", default=None,
                    help="the device: 'core' (the log-TTFS core alone under Verilator; "
                         "'core-fit': sized for the model; 'core-dram': its weights in external "
-                        "memory), 'sim' (a simulated SoC started for this run; 'sim-eth': with "
-                        "Ethernet; 'sim-dram': with Ethernet, SDRAM and the model's weights in "
-                        "it), 'pynq[:BITFILE]' (on a PYNQ board), udp://HOST (a SoC's "
+                        "memory; 'core-dram:BOARD': that board's --dram core), 'sim' (a "
+                        "simulated SoC started for this run; 'sim-eth': with Ethernet; "
+                        "'sim-dram': with Ethernet, SDRAM and the model's weights in it; "
+                        "'sim-dram:BOARD': the SoC of that board's --dram build), "
+                        "'pynq[:BITFILE]' (on a PYNQ board), udp://HOST (a SoC's "
                         "Ethernet), or a link to a SoC's firmware: a serial device "
                         "(/dev/ttyUSB1) or socket://127.0.0.1:PORT (`catsnn sim`)")
     e.add_argument("--timeout", type=float, default=30.0,
                    help="SoC: seconds to wait for each reply (the simulation is slow)")
-    e.add_argument("--pe", type=int, default=16,
-                   help="core, sim: processing elements P (output channels per cycle), 1..64")
+    e.add_argument("--pe", type=int, default=None,
+                   help="core, sim: processing elements P (output channels per cycle), 1..64 "
+                        "(default 16; core-dram:BOARD: the board's)")
     e.add_argument("--jobs", type=int, default=1,
                    help="core, sim: this many simulated devices side by side (one process "
                         "each), the test images split between them")
@@ -366,6 +380,10 @@ def build_parser():
     en.add_argument("--table", type=Path, default=None,
                     help="energy table JSON (default host/energy_tables/horowitz45.json)")
     en.add_argument("--pe", type=int, default=None, help="processing elements (default: table)")
+    en.add_argument("--dataflow", choices=["resident", "dram"], default="resident",
+                    help="resident: every weight on chip (default); dram: the core of the DRAM "
+                         "boards (catsnn build --dram, --port core-dram): weights read from DRAM "
+                         "once per image into a staging buffer, big layers in tiles")
     en.add_argument("--json", action="store_true")
     en.add_argument("--plot", type=Path, default=None, help="write a PNG breakdown")
     en.add_argument("--batch", type=int, default=250)

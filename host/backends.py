@@ -39,7 +39,7 @@ class BackendOutput:
 @dataclass
 class EvalOptions:
     check: bool = False               # step mode on devices: every layer's map read back
-    pe: int = 16                      # P of the Verilator core / simulated SoC
+    pe: int | None = None             # P of the Verilator core / simulated SoC (None: 16, or the board's)
     port: str | None = None           # the device (host/device.py: open_device)
     timeout: float = 30.0             # per device reply
     progress: bool = True
@@ -113,12 +113,12 @@ class DeviceBackend:
     def __init__(self, name: str, art: ModelArtifact, port: str, opts: EvalOptions,
                  device=None):
         """``device``: an open device to use (and close) instead of opening ``port``."""
-        from catsnn.host.device import LOCAL_PORTS, open_device
+        from catsnn.host.device import LOCAL_PORTS, is_local_port, open_device
         from catsnn.host.driver import CoreDriver
         self.name, self.with_maps = name, opts.check
         if opts.jobs < 1:
             raise UserError(f"--jobs {opts.jobs}: must be at least 1")
-        if opts.jobs > 1 and port not in LOCAL_PORTS:
+        if opts.jobs > 1 and not is_local_port(port):
             raise UserError(f"--jobs {opts.jobs}: a link ({port}) is one device; side by side "
                             f"runs need --port {', '.join(LOCAL_PORTS)}")
         self.device = self.pool = None
@@ -193,17 +193,17 @@ class DevicePool:
         import multiprocessing
 
         from catsnn.gateware.placement import plan_model
-        from catsnn.host.device import CORE_PORTS, core_config_for
+        from catsnn.host.device import core_config_for, is_core_port, sim_shape
         # here, once: a model that does not fit is refused, and the build is made (the workers
         # then find it in the cache)
         cfg = core_config_for(port, opts.pe, art)
         plan_model(art, cfg)
-        if port in CORE_PORTS:
+        if is_core_port(port):
             from catsnn.gateware.verilator_core import build_core
             build_core(cfg, quiet=not opts.progress)
         else:
             from catsnn.host.simulation import build_sim
-            build_sim(cfg, ethernet=port in ("sim-eth", "sim-dram"))
+            build_sim(cfg, **sim_shape(port))
         self.jobs = opts.jobs
         ctx = multiprocessing.get_context("spawn")   # no forked torch or Verilator state
         self.pool = ctx.Pool(opts.jobs, initializer=_worker_init,
@@ -264,8 +264,13 @@ def make_backend(name: str, art: ModelArtifact, opts: EvalOptions) -> Backend:
         return ReferenceBackend(art)
     if name == "ann":
         return AnnBackend(art)
-    if name == "core":
-        return DeviceBackend("core", art, "core", opts)
+    if name == "core":       # a Verilator core alone: --port may choose which
+        from catsnn.host.device import CORE_PORTS, is_core_port
+        if opts.port and not is_core_port(opts.port):
+            raise UserError(f"--backend core runs a Verilator core (--port "
+                            f"{', '.join(CORE_PORTS)} or core-dram:BOARD), not {opts.port!r}: "
+                            f"use --backend device for other ports")
+        return DeviceBackend("core", art, opts.port or "core", opts)
     if name in ("device", "soc"):
         if not opts.port:
             raise UserError(f"--backend {name} needs --port: 'core', 'sim', a serial device or "

@@ -75,14 +75,42 @@ CORE_PORTS = ("core", "core-fit", "core-dram")
 LOCAL_PORTS = CORE_PORTS + ("sim", "sim-eth", "sim-dram")
 
 
+def is_core_port(port: str) -> bool:
+    """A Verilator core alone (``core-dram:BOARD`` too)."""
+    return port in CORE_PORTS or port.startswith("core-dram:")
+
+
+def is_local_port(port: str) -> bool:
+    return port in LOCAL_PORTS or is_core_port(port) or port.startswith("sim-dram:")
+
+
+def sim_shape(port: str) -> dict:
+    """What the simulated SoC of a local ``sim*`` port carries besides its core
+    (host/simulation.py ``SimulatedSoC``): ``sim`` a UART; ``sim-eth``, ``sim-dram`` Ethernet
+    and SDRAM; ``sim-dram:BOARD`` SDRAM and that board's --dram SoC shape (its CPU variant, and
+    Ethernet where the board has it there, else the UART)."""
+    if port.startswith("sim-dram:"):
+        from catsnn.host.board_build import board_module, soc_shape
+        shape = soc_shape(board_module(port[len("sim-dram:"):]), True)
+        return {"ethernet": shape["ethernet"], "sdram": True, "cpu_variant": shape["cpu"]}
+    return {"ethernet": port in ("sim-eth", "sim-dram"), "sdram": port in ("sim-eth", "sim-dram"),
+            "cpu_variant": "standard"}
+
+
 # the DRAM core the simulated ports have: the one `catsnn build --board ulx3s --dram` puts on
 # an ECP5-85F (boards/fit_config.py: sized for VGG-16 and the compact model, in tiles)
 DRAM_BOARD_DEVICE = "LFE5U-85F"
 
 
-def core_config_for(port: str, pe: int, art=None) -> CoreConfig:
+def core_config_for(port: str, pe: int | None, art=None) -> CoreConfig:
     """The core a simulated device of ``port`` has: the compact model's, (``core-fit``) one
-    sized for ``art``, or (``core-dram``, ``sim-dram``) a DRAM board's."""
+    sized for ``art``, (``core-dram``, ``sim-dram``) the 85F DRAM boards', or
+    (``core-dram:BOARD``, ``sim-dram:BOARD``) the one ``catsnn build --board BOARD --dram``
+    builds (P: the board's unless ``pe`` is given). ``pe`` None: 16, or the board's."""
+    if port.startswith(("core-dram:", "sim-dram:")):
+        from catsnn.host.board_build import board_config
+        return board_config(port.split(":", 1)[1], pe=pe, dram=True)[2]
+    pe = 16 if pe is None else pe
     if port == "core-fit":
         if art is None:
             raise UserError(f"--port {port} sizes the core for a model: none given")
@@ -93,34 +121,37 @@ def core_config_for(port: str, pe: int, art=None) -> CoreConfig:
     return CoreConfig.compact(pe)
 
 
-def open_device(port: str, pe: int = 16, timeout: float = 30.0, progress: bool = True,
+def open_device(port: str, pe: int | None = 16, timeout: float = 30.0, progress: bool = True,
                 art=None) -> Device:
     """The device named by ``port``: ``core`` (the Verilator core alone, sized for the compact
     model at P = pe), ``core-fit`` (the Verilator core with memories sized for the model
     ``art``, e.g. VGG-16: a simulation of the datapath at any size, no board holds it),
     ``core-dram`` (the core of a DRAM board: weights in external memory, staged into block RAM
     one program entry at a time from a memory model with DRAM-like wait states, big layers in
-    tiles), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
+    tiles; ``core-dram:BOARD``: that board's --dram core, e.g. the Colorlight i5's), ``sim`` (a private simulated SoC), ``sim-eth`` (a private simulated SoC
     with Ethernet, driven over UDP in a network namespace of its own), ``sim-dram`` (the same
     with SDRAM and the DRAM board's core: the host writes the weights into the SDRAM, the core
-    stages them through LiteDRAM one program entry ahead), ``pynq[:BITFILE]`` (on a
+    stages them through LiteDRAM one program entry ahead; ``sim-dram:BOARD``: the SoC of that
+    board's --dram build, its core, CPU and link, e.g. the Colorlight i5's over the UART), ``pynq[:BITFILE]`` (on a
     PYNQ board: the core in its programmable logic), ``udp://HOST[:PORT]`` (a SoC's Ethernet),
     or a link URL for the UART (``/dev/ttyUSB0``, ``socket://HOST:PORT``, any pyserial URL)."""
-    if port in CORE_PORTS:
+    if is_core_port(port):
         from catsnn.host.verilator_device import DRAM_WAIT_STATES, VerilatorDevice
         dev = VerilatorDevice(core_config_for(port, pe, art))
-        if port == "core-dram":
+        if port.startswith("core-dram"):
             dev.bus.sim.set_external_latency(DRAM_WAIT_STATES)
         return dev
     if port == "pynq" or port.startswith("pynq:"):
         from catsnn.host.pynq_device import PynqDevice
         return PynqDevice.open(port[5:] or None)
-    if port in ("sim-eth", "sim-dram") or port.startswith("udp://"):
+    if port.startswith("udp://"):
         from catsnn.host.udp_device import UdpDevice
-        if not port.startswith("udp://"):
-            return UdpDevice.simulated(core_config_for(port, pe, art), timeout=timeout)
         return UdpDevice(port, timeout=timeout)
     from catsnn.host.soc_device import SocDevice
-    if port == "sim":
-        return SocDevice.simulated(CoreConfig.compact(pe), timeout=timeout, progress=progress)
+    if port in ("sim", "sim-eth", "sim-dram") or port.startswith("sim-dram:"):
+        shape, cfg = sim_shape(port), core_config_for(port, pe, art)
+        if shape.pop("ethernet"):
+            from catsnn.host.udp_device import UdpDevice
+            return UdpDevice.simulated(cfg, timeout=timeout, **shape)
+        return SocDevice.simulated(cfg, timeout=timeout, progress=progress, **shape)
     return SocDevice(port, timeout=timeout, progress=progress)

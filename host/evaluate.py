@@ -55,7 +55,7 @@ def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, off
 
 def evaluate(art: ModelArtifact, backend: str, images: torch.Tensor, labels: torch.Tensor,
              offset: int = 0, check: bool = False, batch: int = 250, progress=True,
-             pe: int = 16, port: str | None = None, timeout: float = 30.0,
+             pe: int | None = None, port: str | None = None, timeout: float = 30.0,
              jobs: int = 1) -> dict:
     be = make_backend(backend, art, EvalOptions(check=check, pe=pe, port=port, timeout=timeout,
                                                 progress=progress, jobs=jobs))

@@ -62,15 +62,20 @@ def _need(tool, package):
 
 
 def build_sim(core_cfg: CoreConfig = None, root: Path | None = None,
-              ethernet: bool = False) -> Path:
-    """The built simulation's directory (its gateware/obj_dir/Vsim), built if needed."""
+              ethernet: bool = False, sdram: bool | None = None,
+              cpu_variant: str = "standard") -> Path:
+    """The built simulation's directory (its gateware/obj_dir/Vsim), built if needed.
+    ``sdram`` (default: as ``ethernet``), ``cpu_variant``: boards/sim.py ``sim_soc``."""
     from litex.soc.integration.builder import Builder
     from litex.soc.integration.common import get_mem_data
 
     from catsnn.boards.sim import EXTRA_MODULES, SIM_MODULES, sim_config, sim_soc
     core_cfg = core_cfg or CoreConfig.compact(16)
     root = Path(root or paths.build_root()) / "sim"
-    out = root / f"soc-{core_cfg.pe}pe{'-eth' if ethernet else ''}-{source_hash(core_cfg)}"
+    sdram = ethernet if sdram is None else sdram
+    shape = ("-eth" if ethernet else "") + ("-sdram" if sdram and not ethernet else "") + \
+        ("" if cpu_variant == "standard" else f"-{cpu_variant}")
+    out = root / f"soc-{core_cfg.pe}pe{shape}-{source_hash(core_cfg)}"
     binary = out / "gateware" / "obj_dir" / "Vsim"
     if binary.exists():
         return out
@@ -80,13 +85,14 @@ def build_sim(core_cfg: CoreConfig = None, root: Path | None = None,
         os.environ["PATH"] = f"{_sudo_shim(out)}{os.pathsep}{os.environ['PATH']}"
 
     def headers():
-        soc = sim_soc(core_cfg, ethernet=ethernet)
+        soc = sim_soc(core_cfg, ethernet=ethernet, sdram=sdram, cpu_variant=cpu_variant)
         builder = Builder(soc, output_dir=str(out), compile_software=True, compile_gateware=False)
         builder.build(sim_config=sim_config(1, ethernet=ethernet), build=False, run=False)
 
     def verilator(fw_bin):
         words = get_mem_data(str(fw_bin), data_width=32, endianness="little")
-        soc = sim_soc(core_cfg, firmware=words, ethernet=ethernet)
+        soc = sim_soc(core_cfg, firmware=words, ethernet=ethernet, sdram=sdram,
+                      cpu_variant=cpu_variant)
         builder = Builder(soc, output_dir=str(out), compile_software=False, compile_gateware=True)
         mods = out / "sim_modules"     # LiteX writes a variables.mak into it: use a copy
         shutil.copytree(SIM_MODULES, mods, dirs_exist_ok=True)
@@ -251,14 +257,15 @@ class SimulatedSoC:
     in a private network namespace (its UART port is inside it too)."""
 
     def __init__(self, core_cfg: CoreConfig = None, port: int = 0, root=None,
-                 bind: str = "127.0.0.1", ethernet: bool = False):
+                 bind: str = "127.0.0.1", ethernet: bool = False, sdram: bool | None = None,
+                 cpu_variant: str = "standard"):
         from catsnn.boards.sim import HOST_IP, SOC_IP, sim_config
         self.net, self.proc, self.run_dir = None, None, None
         if ethernet:      # first: without the rights for it, fail before a minute of build
             from catsnn.host.netns import PrivateNetwork
             self.net = PrivateNetwork()
         try:
-            self.dir = build_sim(core_cfg, root, ethernet)
+            self.dir = build_sim(core_cfg, root, ethernet, sdram, cpu_variant)
         except BaseException:
             self.stop()
             raise

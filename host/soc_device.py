@@ -38,10 +38,12 @@ class SocDevice:
             raise
 
     @classmethod
-    def simulated(cls, cfg: CoreConfig, timeout: float = 30.0, progress: bool = True):
-        """A private simulated SoC (built if needed), stopped by close()."""
+    def simulated(cls, cfg: CoreConfig, timeout: float = 30.0, progress: bool = True,
+                  **shape):
+        """A private simulated SoC (built if needed), stopped by close(); ``shape``: SDRAM,
+        CPU variant (``SimulatedSoC``)."""
         from catsnn.host.simulation import SimulatedSoC
-        sim = SimulatedSoC(cfg)
+        sim = SimulatedSoC(cfg, **shape)
         try:
             return cls(sim.url, timeout=timeout, progress=progress, sim=sim)
         except BaseException:

@@ -20,11 +20,11 @@ class UdpDevice(WindowDevice):
             raise
 
     @classmethod
-    def simulated(cls, cfg: CoreConfig, timeout: float = 30.0):
+    def simulated(cls, cfg: CoreConfig, timeout: float = 30.0, **shape):
         """A private simulated SoC with Ethernet, in a network namespace of its own; stopped
-        by close()."""
+        by close(); ``shape``: SDRAM, CPU variant (``SimulatedSoC``)."""
         from catsnn.host.simulation import SimulatedSoC
-        sim = SimulatedSoC(cfg, ethernet=True)
+        sim = SimulatedSoC(cfg, ethernet=True, **shape)
         try:
             return cls(f"udp://{sim.soc_ip}", timeout=timeout, sock=sim.udp_socket(), sim=sim)
         except BaseException:

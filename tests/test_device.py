@@ -196,6 +196,22 @@ def test_the_compact_model_through_the_dram_path(shipped_model, data, capsys):
     assert 0 < staged - resident < 60_000, (staged, resident)
 
 
+def test_the_colorlight_i5_dram_core_runs_the_compact_model(shipped_model, data, capsys):
+    """--port core-dram:colorlight_i5: the core `catsnn build --board colorlight_i5 --dram`
+    builds (P = 2, 2,048-word staging, the fc layer in 5 tiles), also chosen with --backend
+    core: 2 images, every layer bit-exact. A port --backend core cannot run is refused."""
+    rc = cli_main(["eval", str(shipped_model), "--backend", "core", "--port",
+                   "core-dram:colorlight_i5", "--data", data, "--limit", "2", "--check",
+                   "--json", "--quiet"])
+    r = json.loads(capsys.readouterr().out)
+    assert rc == 0 and r["mismatches"] == 0 and r["images"] == 2, r
+    assert r["pe"] == 2 and r["cycles_per_image"] > r["sops_per_image"] / 2
+    assert cli_main(["eval", str(shipped_model), "--backend", "core", "--port", "sim",
+                     "--data", data, "--limit", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--backend core runs a Verilator core" in err[0], err
+
+
 @pytest.mark.slow
 def test_vgg16_through_the_dram_path(shipped_model, data, capsys):
     vgg16 = str(shipped_model.parent / "vgg16-cifar10.catsnn.xz")

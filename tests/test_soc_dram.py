@@ -62,3 +62,27 @@ def test_a_core_with_external_weights_needs_dram(shipped_model):
     cfg = core_config_for("core-dram", 16, load_artifact(shipped_model))
     with pytest.raises(UserError, match="external weights needs DRAM"):
         sim_soc(cfg, ethernet=False)
+
+
+def test_the_colorlight_i5_soc_runs_a_model_from_sdram_over_the_uart():
+    """--port sim-dram:colorlight_i5: the SoC of `catsnn build --board colorlight_i5 --dram`
+    (lite VexRiscv, LiteDRAM without an L2 cache, no Ethernet, the P = 2 core), its SDRAM on
+    the simulation's chip model. The firmware writes the weights into the SDRAM as it loads the
+    model over the UART; a model with an fc layer of 3 tiles (1,536 inputs: one group per
+    2,048-word staging half) runs bit-exact, every layer of 2 images."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from helpers import random_artifact, random_images
+    from test_core import check_core
+    from catsnn.gateware.placement import plan_model
+    art = random_artifact([24], T=8, size=8, classes=5, seed=7)
+    dev = open_device("sim-dram:colorlight_i5", pe=None, timeout=30, progress=False)
+    try:
+        cfg = dev.info().cfg
+        assert isinstance(dev, SocDevice) and cfg.pe == 2
+        assert cfg == core_config_for("core-dram:colorlight_i5", None)
+        assert [p.g for p in plan_model(art, cfg) if p.fc] == [1, 1, 1]
+        check_core(dev, art, random_images(2, size=8, seed=4))
+    finally:
+        dev.close()
