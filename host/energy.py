@@ -18,7 +18,7 @@ from catsnn.artifact import ModelArtifact
 TABLES = Path(__file__).resolve().parent / "energy_tables"
 DEFAULT_TABLE = TABLES / "horowitz45.json"
 KINDS = ["synaptic_add", "weight_read", "membrane_rw", "spike_map_rw", "encode", "control",
-         "leakage"]
+         "leakage", "dram"]
 PAPER_VGG16_UJ = {"cifar10": 486.7, "cifar100": 503.6, "tiny-imagenet": 1426.0}
 
 
@@ -90,6 +90,14 @@ class EnergyTable:
         return _interp(self.raw["sram_read_64b_pj"]["points"], max(bank, 1), log2=True,
                        clamp=True) / 64.0
 
+    def dram_pj_per_bit(self) -> float:
+        """Off-chip DRAM read energy per bit (only the DRAM dataflow needs it; not scaled with
+        the node: the DRAM chip is not the ASIC)."""
+        if "dram_pj_per_bit" not in self.raw:
+            raise EnergyTableError(f"{self.path}: 'dram_pj_per_bit' is needed for the DRAM "
+                                   f"dataflow")
+        return self.value("dram_pj_per_bit")
+
     def sources(self) -> dict:
         return {k: v["source"] for k, v in self.raw.items() if isinstance(v, dict) and "source" in v}
 
@@ -112,19 +120,47 @@ def layer_geometry(art: ModelArtifact):
     return geo
 
 
+def dram_dataflow(art: ModelArtifact, core) -> dict:
+    """What the DRAM boards' core does per image and layer beyond the resident one: the layer's
+    program entries (tiles: each scans the whole input map again) and the bytes of its weights
+    read from DRAM (each weight word of P lanes is ceil(P / 6) 32-bit bus words), with the
+    core's own memory sizes (gateware/placement.py places the model: a model that does not fit
+    this core is refused)."""
+    from catsnn.gateware.core_config import lane_groups
+    from catsnn.gateware.placement import plan_model
+    plans = plan_model(art, core)
+    P = core.pe
+    return {"tiles": [sum(p.layer == i for p in plans) for i in range(len(art.layers))],
+            "dram_bytes": [sum(p.weight_words for p in plans if p.layer == i) * 4 * lane_groups(P)
+                           for i in range(len(art.layers))],
+            "weight_bytes": core.weight_memory_depth * 5 * P / 8,     # the staging buffer
+            "membrane_bytes": core.membrane_depth * art.acc_bits / 8,  # one lane's bank
+            "spike_bytes": 2 * core.map_depth * 5 * P / 8}
+
+
 def event_energies(art: ModelArtifact, input_events, sops, output_spikes, table: EnergyTable,
-                   node_nm: float = 28, pe: int | None = None):
+                   node_nm: float = 28, pe: int | None = None, core=None):
     """Energy in pJ per image, layer and kind: tensor (N, layers, len(KINDS)), and cycles (N, L).
 
     input_events, sops, output_spikes: int64 (N, layers) from the reference (or hardware).
+    ``core``: a CoreConfig with external weights: the dataflow of that core (``dram_dataflow``:
+    weights read from DRAM once per image and staged, memories of the core's sizes, layers in
+    tiles); None: every weight resident on chip (docs/energy.md).
     """
-    pe = int(pe or table.value("pe"))
+    pe = int(core.pe if core is not None else pe or table.value("pe"))
     s = table.scale(node_nm)
     W, sb = art.acc_bits, spike_time_bits(art.T)
     geo = layer_geometry(art)
-    weight_bytes = 5 * art.num_weights / 8
-    membrane_bytes = max(g[0] for g in geo) * W / 8
-    spike_bytes = 2 * max(max(g[1], g[2]) for g in geo) * sb / 8  # ping-pong maps
+    if core is None:
+        weight_bytes = 5 * art.num_weights / 8
+        membrane_bytes = max(g[0] for g in geo) * W / 8
+        spike_bytes = 2 * max(max(g[1], g[2]) for g in geo) * sb / 8  # ping-pong maps
+        tiles, dram_bytes, e_dram = [1] * len(geo), [0] * len(geo), 0.0
+    else:
+        flow = dram_dataflow(art, core)
+        weight_bytes, membrane_bytes, spike_bytes = (flow["weight_bytes"], flow["membrane_bytes"],
+                                                     flow["spike_bytes"])
+        tiles, dram_bytes, e_dram = flow["tiles"], flow["dram_bytes"], table.dram_pj_per_bit()
     e_add = table.add_pj(W)
     e_w = table.sram_pj_per_bit(weight_bytes)
     e_m = table.sram_pj_per_bit(membrane_bytes)
@@ -140,16 +176,21 @@ def event_energies(art: ModelArtifact, input_events, sops, output_spikes, table:
         sop = sops[:, i].double()
         in_bits = 8 if i == 0 else sb          # pixels, then spike times
         out_bits = sb if l.fires else W        # spike times, or the final potentials
-        cyc = torch.ceil((sop + neurons + in_map) / pe)
+        scans = in_map * tiles[i]                # every tile scans the whole input map
+        cyc = torch.ceil((sop + neurons + scans) / pe)
         cycles[:, i] = cyc
+        staged = dram_bytes[i] * 8 * (rw - 1)   # the staging buffer written from DRAM
         out[:, i, 0] = sop * e_add                                   # shift-add into V
-        out[:, i, 1] = sop * 5 * e_w                                 # one 5-bit code per SOP
+        out[:, i, 1] = sop * 5 * e_w + staged * e_w                  # one 5-bit code per SOP
         out[:, i, 2] = (sop * rmw + neurons) * W * e_m * rw          # V read+write per SOP, init+final
-        out[:, i, 3] = in_map * in_bits * e_s + out_map * out_bits * e_s * (rw - 1)
+        out[:, i, 3] = scans * in_bits * e_s + out_map * out_bits * e_s * (rw - 1)
         out[:, i, 4] = (neurons * e_add) if l.fires else 0.0         # leading-one detector
         out[:, i, 5] = cyc * e_ctrl
         out[:, i, 6] = cyc * e_leak
-    return out * s, cycles
+    out *= s
+    for i, b in enumerate(dram_bytes):          # the DRAM chip: not scaled with the node
+        out[:, i, 7] = b * 8 * e_dram
+    return out, cycles
 
 
 def summarise(art: ModelArtifact, energies: torch.Tensor, cycles: torch.Tensor, sops: torch.Tensor,
@@ -172,6 +213,7 @@ def summarise(art: ModelArtifact, energies: torch.Tensor, cycles: torch.Tensor, 
          "pj_per_sop": total * 1e6 / sops_img if sops_img else None,
          "cycles_per_image": float(cycles.sum(1).mean()),
          "node_nm": node_nm, "pe": int(pe or table.value("pe")), "table": table.path,
+         "uj_on_chip": total - float(mean_layer_kind[:, KINDS.index("dram")].sum()),
          "images": int(energies.shape[0])}
     if dataset in PAPER_VGG16_UJ:
         r["paper_vgg16_uj"] = PAPER_VGG16_UJ[dataset]

@@ -21,6 +21,7 @@ ROUND_TABLE = {
     "leakage_mw": {"value": 1.0, "source": "test"},
     "clock_mhz": {"value": 1000.0, "source": "test"},
     "pe": {"value": 1, "source": "test"},
+    "dram_pj_per_bit": {"value": 0.25, "source": "test"},
 }
 
 
@@ -48,10 +49,11 @@ def test_hand_computed_energy(tmp_path):
     # layer 0: 90 cycles = 10 SOPs + 32 neurons + 48 inputs (P = 1)
     assert cycles[0].tolist() == [90, 15]
     assert by_kind == {"synaptic_add": 20.0, "weight_read": 50.0, "membrane_rw": 1344.0,
-                       "spike_map_rw": 416.0, "encode": 64.0, "control": 45.0, "leakage": 90.0}
+                       "spike_map_rw": 416.0, "encode": 64.0, "control": 45.0, "leakage": 90.0,
+                       "dram": 0.0}
     assert dict(zip(KINDS, e[0, 1].tolist())) == {
         "synaptic_add": 8.0, "weight_read": 20.0, "membrane_rw": 224.0, "spike_map_rw": 80.0,
-        "encode": 0.0, "control": 7.5, "leakage": 15.0}
+        "encode": 0.0, "control": 7.5, "leakage": 15.0, "dram": 0.0}
     s = summarise(art, e, cycles, sops, table(tmp_path), 45, None, "cifar10")
     assert s["uj_per_image"] == pytest.approx(2383.5e-6)
     assert sum(p["uj"] for p in s["per_layer"]) == pytest.approx(s["uj_per_image"])
@@ -59,6 +61,39 @@ def test_hand_computed_energy(tmp_path):
     # scaling to 28 nm: (28 / 45) * (0.5 / 1.0)^2
     e28, _ = event_energies(art, ev, sops, spk, table(tmp_path), node_nm=28)
     assert float(e28.sum()) == pytest.approx(2383.5 * 28 / 45 * 0.25)
+
+
+def test_hand_computed_energy_of_the_dram_dataflow(tmp_path):
+    """The DRAM boards' core at P = 1 with membranes for one group of the 4 x 4 map: the conv
+    layer runs as 2 tiles (its input map scanned twice), every weight word read from DRAM once
+    (4 bytes each at P = 1) and written into the staging buffer."""
+    from catsnn.gateware.core_config import CoreConfig
+    art, (ev, sops, spk) = tiny()
+    core = CoreConfig(pe=1, weight_depth=27, membrane_depth=16, map_depth=8, bias_depth=8,
+                      image_depth=48, max_layers=4, external_weights=True)
+    e, cycles = event_energies(art, ev, sops, spk, table(tmp_path), node_nm=45, core=core)
+    # layer 0: 10 SOPs + 32 neurons + 2 x 48 inputs scanned; 2 x 27 weight words = 216 bytes
+    assert cycles[0].tolist() == [138, 15]
+    assert dict(zip(KINDS, e[0, 0].tolist())) == {
+        "synaptic_add": 20.0, "weight_read": 50.0 + 216 * 8, "membrane_rw": 1344.0,
+        "spike_map_rw": 96 * 8 + 8 * 4, "encode": 64.0, "control": 69.0, "leakage": 138.0,
+        "dram": 216 * 8 * 0.25}
+    # the fc layer: 2 x 2 x 2 inputs x 3 groups = 24 words (96 bytes), one entry
+    assert dict(zip(KINDS, e[0, 1].tolist())) == {
+        "synaptic_add": 8.0, "weight_read": 20.0 + 96 * 8, "membrane_rw": 224.0,
+        "spike_map_rw": 80.0, "encode": 0.0, "control": 7.5, "leakage": 15.0,
+        "dram": 96 * 8 * 0.25}
+    s = summarise(art, e, cycles, sops, table(tmp_path), 45, 1, "cifar10")
+    assert s["uj_per_image"] - s["uj_on_chip"] == pytest.approx((216 + 96) * 2e-6)
+    # DRAM energy is the DRAM chip's: the node does not scale it
+    e28, _ = event_energies(art, ev, sops, spk, table(tmp_path), node_nm=28, core=core)
+    assert e28[0, :, KINDS.index("dram")].tolist() == e[0, :, KINDS.index("dram")].tolist()
+    raw = json.loads(json.dumps(ROUND_TABLE))
+    del raw["dram_pj_per_bit"]
+    (tmp_path / "no-dram.json").write_text(json.dumps(raw))
+    with pytest.raises(Exception, match="'dram_pj_per_bit' is needed for the DRAM dataflow"):
+        event_energies(art, ev, sops, spk, EnergyTable.load(tmp_path / "no-dram.json"), 45,
+                       core=core)
 
 
 def test_a_changed_table_changes_the_result(tmp_path):
@@ -79,6 +114,15 @@ def test_energy_cli_json_and_plot(tmp_path, capsys, data, shipped_model):
     assert r["images"] == 20 and r["uj_per_image"] > 0 and r["paper_vgg16_uj"] == 486.7
     assert sum(p["uj"] for p in r["per_layer"]) == pytest.approx(r["uj_per_image"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert r["dataflow"] == "resident" and r["per_kind"]["dram"] == 0
+    # the DRAM boards' core: its DRAM reads counted apart, cheaper (smaller) membrane banks
+    assert cli_main(["energy", str(shipped_model), "--data", data, "--limit", "20", "--json",
+                     "--quiet", "--dataflow", "dram"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["dataflow"] == "dram" and d["pe"] == 16 and "staged" in d["core"]
+    assert d["per_kind"]["dram"] == pytest.approx(239_496 * 8 * 20.3e-6)
+    assert d["per_kind"]["membrane_rw"] < r["per_kind"]["membrane_rw"]
+    assert d["cycles_per_image"] > r["cycles_per_image"]       # tiles scan their input again
     # a user table with other numbers gives another answer
     raw = json.loads(json.dumps(ROUND_TABLE))
     raw["scaling"]["voltage_by_node_v"]["28"] = 0.9
