@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from catsnn.codings import Coding, CodingError
 from catsnn.numerics import (PIXEL_FRAC_BITS, T_MAX, T_MIN, WEIGHT_EXP_MAX, WEIGHT_SIGN_BIT,
                              WEIGHT_ZERO_EXP, decode_weight_codes, required_frac_bits)
 
@@ -75,14 +76,16 @@ class ModelArtifact:
     firing: str = "floor"
     name: str = ""
     meta: dict = field(default_factory=dict)
+    coding: Coding = Coding()   # log-TTFS unless the header names another (docs/numerics.md)
 
     @property
     def num_weights(self):
         return sum(l.codes.numel() for l in self.layers)
 
     def describe(self) -> str:
+        coding = f"coding {self.coding.to_json()}, " if self.coding.timed else ""
         lines = [f"{self.name or 'model'}: T={self.T} F={self.frac_bits} "
-                 f"accumulator {self.acc_bits} bits, firing '{self.firing}', "
+                 f"accumulator {self.acc_bits} bits, {coding}firing '{self.firing}', "
                  f"{self.num_weights:,} weights ({self.num_weights * 5 / 2**20:.3f} Mibit at 5 bits)"]
         for i, l in enumerate(self.layers):
             nz = int((l.codes & 0xF != WEIGHT_ZERO_EXP).sum())
@@ -94,22 +97,39 @@ class ModelArtifact:
         return "\n".join(lines)
 
 
-def accumulator_bound(layer: Layer, T: int, frac_bits: int, first: bool) -> int:
-    """Largest |V| (units of 2^-F) any input can produce, partial sums included."""
+def accumulator_bound(layer: Layer, T: int, frac_bits: int, first: bool,
+                      coding: Coding = Coding()) -> int:
+    """Largest |V| (units of 2^-F) any input can produce, partial sums included (a timed
+    coding: over its whole window, docs/numerics.md)."""
     _, c, nonzero = decode_weight_codes(layer.codes.reshape(layer.out_channels, -1))
-    in_frac = PIXEL_FRAC_BITS if first else T - 1
-    max_in = 255 if first else 1 << (T - 1)          # largest input, units of 2^-in_frac
+    if coding.timed:      # largest carried input value 2^e, in units of 2^-in_frac
+        in_frac = PIXEL_FRAC_BITS if first else max(0, -coding.largest_exp)
+        max_in = 255 if first else 1 << (coding.largest_exp + in_frac)
+    else:
+        in_frac = PIXEL_FRAC_BITS if first else T - 1
+        max_in = 255 if first else 1 << (T - 1)          # largest input, units of 2^-in_frac
     shift = frac_bits - in_frac - WEIGHT_EXP_MAX - layer.k
     w_abs = torch.where(nonzero, torch.bitwise_left_shift(torch.ones_like(c),
                                                           (WEIGHT_EXP_MAX - c).clamp(min=0)), 0)
     per_out = (w_abs.sum(1) * max_in) << max(shift, 0)
-    return int((per_out + layer.bias.abs()).max())
+    step = int((per_out + layer.bias.abs()).max())
+    if not coding.timed:
+        return step
+    return step * T + (1 << (frac_bits + coding.max_burst + 1))
 
 
 def required_acc_bits(art: ModelArtifact) -> int:
-    bound = max(accumulator_bound(l, art.T, art.frac_bits, i == 0)
+    bound = max(accumulator_bound(l, art.T, art.frac_bits, i == 0, art.coding)
                 for i, l in enumerate(art.layers))
     return bound.bit_length() + 1  # + sign
+
+
+def required_frac_bits_of(art: ModelArtifact) -> int:
+    """The smallest F with which no term of the model's coding is truncated."""
+    k0, ks = art.layers[0].k, [l.k for l in art.layers[1:]]
+    if art.coding.timed:
+        return art.coding.frac_bits_needed(k0, ks)
+    return required_frac_bits(art.T, k0, ks)
 
 
 # ------------------------------------------------------------------------------------------
@@ -130,6 +150,8 @@ def save_artifact(art: ModelArtifact, path: str | Path) -> Path:
               "input": {"channels": art.input_shape[0], "height": art.input_shape[1],
                         "width": art.input_shape[2], "pixel_frac_bits": PIXEL_FRAC_BITS},
               "classes": list(art.classes), "layers": layers, "meta": art.meta}
+    if art.coding.timed:          # a log-TTFS artifact stays byte for byte as before
+        header["coding"] = art.coding.to_json()
     hb = json.dumps(header, indent=1).encode()
     body = MAGIC + struct.pack("<II", VERSION, len(hb)) + hb + bytes(payload)
     path = Path(path)
@@ -206,10 +228,15 @@ def parse_artifact(blob: bytes, where: str = "artifact") -> ModelArtifact:
     if end != len(payload):
         fail(f"payload of {len(payload)} bytes, the arrays take {end}")
     inp = h["input"]
+    try:
+        coding = Coding.parse(h["coding"]) if "coding" in h else Coding()
+    except CodingError as e:
+        fail(str(e))
     art = ModelArtifact(T=h["T"], frac_bits=h["frac_bits"], acc_bits=h["acc_bits"],
                         layers=layers, classes=list(h["classes"]),
                         input_shape=(inp["channels"], inp["height"], inp["width"]),
-                        firing=h["firing"], name=h.get("name", ""), meta=h.get("meta", {}))
+                        firing=h["firing"], name=h.get("name", ""), meta=h.get("meta", {}),
+                        coding=coding)
     validate(art, where)
     return art
 
@@ -218,7 +245,7 @@ def parse_artifact(blob: bytes, where: str = "artifact") -> ModelArtifact:
 # except the optional ones
 HEADER_FIELDS = {"format": str, "version": int, "T": int, "frac_bits": int, "acc_bits": int,
                  "firing": str, "input": dict, "classes": list, "layers": list}
-OPTIONAL_FIELDS = {"name": str, "meta": dict}
+OPTIONAL_FIELDS = {"name": str, "meta": dict, "coding": dict}
 INPUT_FIELDS = {"channels": int, "height": int, "width": int, "pixel_frac_bits": int}
 LAYER_FIELDS = {"kind": str, "in_channels": int, "out_channels": int, "in_height": int,
                 "in_width": int, "pool": bool, "fires": bool, "k": int, "weights": dict,
@@ -282,7 +309,12 @@ def validate(art: ModelArtifact, where: str = "artifact") -> None:
     def fail(msg):
         raise ArtifactError(f"{where}: {msg}")
 
-    if not T_MIN <= art.T <= T_MAX:
+    if art.coding.timed:
+        try:
+            art.coding.check_window(art.T)
+        except CodingError as e:
+            fail(str(e))
+    elif not T_MIN <= art.T <= T_MAX:
         fail(f"T={art.T} outside {T_MIN}..{T_MAX}")
     if art.firing not in FIRING_RULES:
         fail(f"firing rule {art.firing!r} unknown (known: {', '.join(FIRING_RULES)})")
@@ -321,7 +353,7 @@ def validate(art: ModelArtifact, where: str = "artifact") -> None:
             fail(f"layer {i}: exponent offset k={l.k} out of range")
     if len(art.classes) != art.layers[-1].out_channels:
         fail(f"{len(art.classes)} class names for {art.layers[-1].out_channels} outputs")
-    need_f = required_frac_bits(art.T, art.layers[0].k, [l.k for l in art.layers[1:]])
+    need_f = required_frac_bits_of(art)
     if art.frac_bits < need_f:
         fail(f"F={art.frac_bits} fractional bits would truncate synaptic terms; the weights "
              f"need F >= {need_f}")

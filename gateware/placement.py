@@ -113,6 +113,9 @@ def plan_model(art: ModelArtifact, cfg: CoreConfig) -> list[LayerPlan]:
     whose membranes (or staged weights) do not fit at once; a model that does not fit gets one
     clear error naming the memory and by how much."""
     P = cfg.pe
+    coding = getattr(art, "coding", None)
+    if coding is not None and coding.timed:
+        raise DoesNotFit(f"model is {coding.name}-coded: the core runs log-TTFS only")
     if art.acc_bits > cfg.acc_bits:
         raise DoesNotFit(f"model needs a {art.acc_bits}-bit accumulator, the core has "
                          f"{cfg.acc_bits} bits")

@@ -62,11 +62,16 @@ class ReferenceBackend:
     name, batch = "reference", 250
 
     def __init__(self, art: ModelArtifact):
-        self.snn = ReferenceSNN(art)
+        if art.coding.timed:        # rate, phase, burst: per layer the window's totals
+            from catsnn.reference.coded_snn import CodedSNN
+            self.snn = CodedSNN(art)
+        else:
+            self.snn = ReferenceSNN(art)
 
     def run(self, pixels):
         r = self.snn.run(pixels)
-        return BackendOutput(r.spike_times, r.potentials, r.sops)
+        maps = r.totals if hasattr(r, "totals") else r.spike_times
+        return BackendOutput(maps, r.potentials, r.sops)
 
     def info(self):
         return {}
@@ -87,6 +92,8 @@ class AnnBackend:
     @torch.no_grad()
     def run(self, pixels):
         logits, acts = self.net(pixels.double() / 256.0, return_potentials_per_layer=True)
+        if self.art.coding.timed:
+            return self._coded(logits, acts)
         times = [spike_time_from_value(a, self.art.T).to(torch.uint8) for a in acts]
         scaled = logits * 2.0 ** self.art.frac_bits
         rounded = scaled.round()
@@ -95,6 +102,17 @@ class AnnBackend:
         if bad.any():
             out.notes.append(f"{int(bad.sum())} images with potentials off the 2^-F grid")
         return out
+
+    def _coded(self, logits, acts):
+        """A timed coding's ANN twin: per layer the totals its activation stands for (units
+        of the smallest spike value) and the potentials the output layer would integrate
+        over the window; not equal to the SNN by construction (docs/numerics.md)."""
+        from catsnn.training.cat_layers import coded_levels
+        art = self.art
+        s, _ = coded_levels(art.coding, art.T)
+        totals = [torch.round(a * s).to(torch.int64) for a in acts]
+        pots = torch.round(logits * art.coding.periods(art.T) * 2.0 ** art.frac_bits)
+        return BackendOutput(totals, pots.to(torch.int64))
 
     def info(self):
         return {}
@@ -260,6 +278,9 @@ BACKENDS = ("reference", "ann", "core", "device", "soc")
 
 
 def make_backend(name: str, art: ModelArtifact, opts: EvalOptions) -> Backend:
+    if art.coding.timed and name not in ("reference", "ann"):
+        raise UserError(f"--backend {name}: the core runs log-TTFS models only; this one is "
+                        f"{art.coding.name}-coded (--backend reference or ann)")
     if name == "reference":
         return ReferenceBackend(art)
     if name == "ann":

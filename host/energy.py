@@ -150,6 +150,11 @@ def event_energies(art: ModelArtifact, input_events, sops, output_spikes, table:
     pe = int(core.pe if core is not None else pe or table.value("pe"))
     s = table.scale(node_nm)
     W, sb = art.acc_bits, spike_time_bits(art.T)
+    # a timed coding (rate, phase, burst) updates every neuron and scans every input entry at
+    # each of its T steps; a map entry per step is one bit (burst: the doubling count too)
+    steps = art.T if art.coding.timed else 1
+    if art.coding.timed:
+        sb = 1 + (art.coding.max_burst.bit_length() if art.coding.name == "burst" else 0)
     geo = layer_geometry(art)
     if core is None:
         weight_bytes = 5 * art.num_weights / 8
@@ -176,15 +181,17 @@ def event_energies(art: ModelArtifact, input_events, sops, output_spikes, table:
         sop = sops[:, i].double()
         in_bits = 8 if i == 0 else sb          # pixels, then spike times
         out_bits = sb if l.fires else W        # spike times, or the final potentials
-        scans = in_map * tiles[i]                # every tile scans the whole input map
-        cyc = torch.ceil((sop + neurons + scans) / pe)
+        scans = in_map * tiles[i] * steps        # every tile scans the whole input map
+        neurons_steps = neurons * steps if l.fires else neurons
+        cyc = torch.ceil((sop + neurons_steps + scans) / pe)
         cycles[:, i] = cyc
         staged = dram_bytes[i] * 8 * (rw - 1)   # the staging buffer written from DRAM
         out[:, i, 0] = sop * e_add                                   # shift-add into V
         out[:, i, 1] = sop * 5 * e_w + staged * e_w                  # one 5-bit code per SOP
-        out[:, i, 2] = (sop * rmw + neurons) * W * e_m * rw          # V read+write per SOP, init+final
-        out[:, i, 3] = scans * in_bits * e_s + out_map * out_bits * e_s * (rw - 1)
-        out[:, i, 4] = (neurons * e_add) if l.fires else 0.0         # leading-one detector
+        out[:, i, 2] = (sop * rmw + neurons_steps) * W * e_m * rw    # V read+write per SOP, init+final
+        out[:, i, 3] = scans * in_bits * e_s + out_map * (steps if l.fires else 1) * out_bits \
+            * e_s * (rw - 1)
+        out[:, i, 4] = (neurons_steps * e_add) if l.fires else 0.0   # leading-one / threshold
         out[:, i, 5] = cyc * e_ctrl
         out[:, i, 6] = cyc * e_leak
     out *= s

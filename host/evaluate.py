@@ -41,7 +41,8 @@ def compare(expected: BackendOutput, got: BackendOutput, art: ModelArtifact, off
         for li, (e, g) in enumerate(layers):
             if e.shape == g.shape and not torch.equal(e[img].to(torch.int64), g[img].to(torch.int64)):
                 (idx, want, have) = first_difference(e[img].to(torch.int64), g[img].to(torch.int64))
-                what = "potential" if li == len(layers) - 1 else "spike time"
+                what = "potential" if li == len(layers) - 1 else \
+                    "total" if art.coding.timed else "spike time"
                 where = (f"class {idx[0]}" if li == len(layers) - 1 else
                          f"channel {idx[0]} position ({idx[1]}, {idx[2]})" if len(idx) == 3 else
                          f"neuron {idx[0]}")
@@ -73,6 +74,9 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
     sops_total, have_sops = 0, True
     cycles_total = None
     per_image = []          # image, label, class, reference class, bit-exact, cycles
+    # timed codings, where the ANN twin is not exact: per firing layer, neurons whose totals
+    # differ and the sum of |difference| (units of the smallest spike value); classes agreeing
+    differing, abs_diff, neurons, same_class = None, None, None, 0
     shown = Progress(progress)
     for i in range(0, n, batch):
         x, y = images[i:i + batch], labels[i:i + batch]
@@ -94,6 +98,16 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
             bad, desc = compare(r, out, art, offset + i)
             mismatches += int(bad.sum())
             first = first or desc
+            if art.coding.timed:
+                pairs = [(e.to(torch.int64), g.to(torch.int64))
+                         for e, g in zip(r.spike_times, out.spike_times)]
+                d = [int((e != g).sum()) for e, g in pairs]
+                a = [int((e - g).abs().sum()) for e, g in pairs]
+                m = [e.numel() for e, _ in pairs]
+                differing = d if differing is None else [u + v for u, v in zip(differing, d)]
+                abs_diff = a if abs_diff is None else [u + v for u, v in zip(abs_diff, a)]
+                neurons = m if neurons is None else [u + v for u, v in zip(neurons, m)]
+                same_class += int((r.predictions == out.predictions).sum())
             for j in range(len(y)):
                 per_image.append({"image": offset + i + j, "label": int(y[j]),
                                   "class": int(out.predictions[j]),
@@ -119,4 +133,10 @@ def _evaluate(be, art, backend, images, labels, offset, check, batch, progress) 
         result["mismatches"] = mismatches
         result["first_mismatch"] = first
         result["per_image"] = per_image
+        if art.coding.timed and neurons:
+            result["coding"] = art.coding.to_json()
+            result["class_agreement"] = same_class / n
+            result["layer_differences"] = [
+                {"layer": li, "neurons_differing": dd / nn, "mean_abs_difference": aa / nn}
+                for li, (dd, aa, nn) in enumerate(zip(differing, abs_diff, neurons))]
     return result

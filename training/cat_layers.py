@@ -64,6 +64,37 @@ def log_ttfs_activation(x: torch.Tensor, T: int, firing: str = "floor",
     return _LogTTFS.apply(x, T, firing, ste_upper)
 
 
+def coded_levels(coding, T: int) -> tuple[int, int]:
+    """(s, M) of a timed coding's CAT activation: a neuron's total over the window is
+    clip(floor(z * s + 1/2), 0, M) in units of the smallest spike value, and the activation the
+    next layer sees is that total / s (per step for rate and burst, per period for phase)."""
+    if coding.name == "phase":
+        return (T // coding.period) << coding.period, coding.max_total(T)
+    return T, coding.max_total(T)
+
+
+class _Coded(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, s, M):
+        ctx.save_for_backward((x > 0) & (x < M / s))
+        return torch.clamp(torch.floor(x * s + 0.5), 0, M) / s
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return g * mask, None, None
+
+
+def coded_activation(x: torch.Tensor, coding, T: int) -> torch.Tensor:
+    """The CAT activation of a rate, phase or burst neuron (docs/numerics.md, "Other neural
+    codings"): a quantised clipped ReLU with the coding's levels, rounding like the SNN's
+    half-threshold start; straight-through gradient 1 below the clip (QCFS-like)."""
+    s, M = coded_levels(coding, T)
+    if not x.requires_grad:
+        return torch.clamp(torch.floor(x * s + 0.5), 0, M) / s
+    return _Coded.apply(x, s, M)
+
+
 def log5_quantize(w: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Weights -> nearest 5-bit logarithmic weights (per-layer offset k), straight-through grad."""
     k = weight_exponent_offset(w)
@@ -71,4 +102,4 @@ def log5_quantize(w: torch.Tensor) -> tuple[torch.Tensor, int]:
     return w + (q - w).detach(), k
 
 
-__all__ = ["log_ttfs_activation", "log5_quantize", "NO_SPIKE"]
+__all__ = ["log_ttfs_activation", "coded_activation", "log5_quantize", "NO_SPIKE"]

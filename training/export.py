@@ -23,7 +23,9 @@ def artifact_from_model(model: CatNet, classes=(), meta=None, name="") -> ModelA
         raise ValueError(f"the artifact format has no firing rule {model.firing!r}")
     params = [(m.weight.detach().cpu(), m.bias.detach().cpu()) for m in [*model.convs, model.fc]]
     ks = [weight_exponent_offset(w) for w, _ in params]
-    F = required_frac_bits(model.T, ks[0], ks[1:])
+    coding = model.coding
+    F = coding.frac_bits_needed(ks[0], ks[1:]) if coding.timed else \
+        required_frac_bits(model.T, ks[0], ks[1:])
     layers, h = [], model.input_size
     for i, ((w, b), k) in enumerate(zip(params, ks)):
         codes = quantize_weight_codes(w, k)
@@ -37,7 +39,8 @@ def artifact_from_model(model: CatNet, classes=(), meta=None, name="") -> ModelA
             layers.append(Layer("fc", w.shape[1], w.shape[0], 1, 1, False, False, k, codes, bias))
     art = ModelArtifact(T=model.T, frac_bits=F, acc_bits=0, layers=layers,
                         input_shape=(3, model.input_size, model.input_size),
-                        classes=list(classes), name=name, meta=dict(meta or {}))
+                        classes=list(classes), name=name, meta=dict(meta or {}),
+                        coding=coding)
     art.acc_bits = required_acc_bits(art)
     return art
 
@@ -59,7 +62,7 @@ def ann_from_artifact(art: ModelArtifact, dtype=torch.float64) -> CatNet:
     and partial sum is a multiple of 2^-F well below 2^53, so the float ANN computes the same
     numbers as the integer SNN)."""
     net = CatNet(arch_spec(art), "folded", art.T, art.layers[-1].out_channels,
-                 input_size=art.input_shape[1]).to(dtype)
+                 input_size=art.input_shape[1], coding=art.coding).to(dtype)
     net.quantize_weights = False  # the weights below are already the quantised values
     with torch.no_grad():
         for layer, m in zip(art.layers, [*net.convs, net.fc]):

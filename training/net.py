@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fn
 
-from catsnn.training.cat_layers import log5_quantize, log_ttfs_activation
+from catsnn.codings import Coding
+from catsnn.training.cat_layers import coded_activation, log5_quantize, log_ttfs_activation
 
 ARCHS = {
     # 307,040 weights = 1,535,200 bits at 5 bits (<= 1.5 Mibit = 1,572,864 bits)
@@ -47,8 +48,9 @@ def fc_in_features(arch, size: int = 32) -> int:
 class CatNet(nn.Module):
     def __init__(self, arch="compact", form: str = "cat_bn", T: int = 8,
                  num_classes: int = 10, input_size: int = 32, firing: str = "floor",
-                 ste_upper: float = 1.0):
+                 ste_upper: float = 1.0, coding: Coding = Coding()):
         super().__init__()
+        self.coding = coding     # log-TTFS, or a timed coding's activation (T: its window)
         assert form in ("relu", "cat_bn", "folded"), form
         self.arch, self.form, self.T, self.num_classes = arch, form, T, num_classes
         self.input_size, self.firing = input_size, firing
@@ -66,13 +68,19 @@ class CatNet(nn.Module):
         return log5_quantize(layer.weight)[0] if self.quantize_weights else layer.weight
 
     def act(self, x: torch.Tensor) -> torch.Tensor:
-        return Fn.relu(x) if self.form == "relu" else log_ttfs_activation(x, self.T, self.firing,
-                                                                        self.ste_upper)
+        if self.form == "relu":
+            return Fn.relu(x)
+        if self.coding.timed:
+            return coded_activation(x, self.coding, self.T)
+        return log_ttfs_activation(x, self.T, self.firing, self.ste_upper)
 
     def forward(self, x: torch.Tensor, return_potentials_per_layer: bool = False):
         """x: pixels as values p/256. Returns logits (the last layer's potentials) and, when
         asked, the list of every conv layer's (pooled) activation values."""
         acts = []
+        if self.form != "relu" and self.coding.name == "phase" and self.coding.period < 8:
+            k = 1 << self.coding.period      # phase input: the pixel's K leading bits
+            x = torch.floor(x * k) / k
         for i, conv in enumerate(self.convs):
             x = Fn.conv2d(x, self.weight(conv), conv.bias, padding=1)
             if self.bns:
@@ -89,7 +97,7 @@ class CatNet(nn.Module):
         """A ``folded`` copy: BN (running statistics) folded into each conv's weight and bias."""
         assert self.form == "cat_bn", "only a CAT network with BN is folded"
         out = CatNet(self.arch, "folded", self.T, self.num_classes, self.input_size, self.firing,
-                     self.ste_upper)
+                     self.ste_upper, self.coding)
         for conv, bn, dst in zip(self.convs, self.bns, out.convs):
             s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             dst.weight.copy_(conv.weight * s[:, None, None, None])

@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as Fn
 
+from catsnn.codings import CODINGS, LOG_TTFS, Coding, CodingError
 from catsnn.data import download_cifar, load_split
 from catsnn.errors import UserError
 from catsnn.training.net import ARCHS, CatNet
@@ -48,7 +49,17 @@ def parse_args(argv=None):
     p.add_argument("--download", action="store_true",
                    help="download the dataset into --data first if it is not there")
     p.add_argument("--out", required=True, help="run folder: checkpoints, log, artifact")
-    p.add_argument("--T", type=int, default=8, help="time window (steps) per layer, 4..16")
+    p.add_argument("--T", type=int, default=8, help="time window (steps) per layer: 4..16 for "
+                   "log-TTFS, 1..1024 for the other codings")
+    p.add_argument("--coding", choices=list(CODINGS), default=LOG_TTFS,
+                   help="neural coding whose CAT activation to train (docs/numerics.md); the "
+                        "core runs log-TTFS, the others run in software")
+    p.add_argument("--period", type=int, default=8, help="phase coding: steps per period K")
+    p.add_argument("--max-burst", type=int, default=3,
+                   help="burst coding: B, the threshold doubles at most B times in a row")
+    p.add_argument("--init", default=None, metavar="FINAL_PT",
+                   help="start phase 1 from these weights (a final.pt of the same --arch, "
+                        "e.g. the float ReLU baseline), not from scratch")
     p.add_argument("--epochs", type=int, default=20, help="phase 1 (float weights) epochs")
     p.add_argument("--quant-epochs", type=int, default=10,
                    help="phase 2 (folded, 5-bit log weights) epochs; the float baseline trains "
@@ -84,7 +95,11 @@ def parse_args(argv=None):
                         "bounds and their ratio; each phase's epoch count is set from measured "
                         "epoch times (it grows only in the phase's first fifth)")
     a = p.parse_args(argv)
-    if not 4 <= a.T <= 16:
+    try:
+        coding_of(a).check_window(a.T)
+    except CodingError as e:
+        p.error(str(e))
+    if a.coding == LOG_TTFS and not 4 <= a.T <= 16:
         p.error("--T must be in 4..16")
     if a.ste_upper <= 0:
         p.error("--ste-upper must be > 0")
@@ -294,6 +309,26 @@ def phases(a):
     return [("cat_bn", a.epochs), ("folded", a.quant_epochs)]
 
 
+def coding_of(a) -> Coding:
+    return Coding(a.coding, a.period if a.coding == "phase" else 0,
+                  a.max_burst if a.coding == "burst" else 0)
+
+
+def load_init(model: CatNet, path: str) -> None:
+    """Phase 1 starts from a trained network's weights (same architecture; its form may be
+    float ReLU or CAT with BN: both have the same parameters)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if ck["form"] not in ("relu", "cat_bn"):
+            raise UserError(f"--init {path}: a {ck['form']!r} network; --init takes a float "
+                            f"(relu) or CAT phase-1 (cat_bn) final.pt")
+        model.load_state_dict(ck["model"])
+    except FileNotFoundError:
+        raise UserError(f"--init {path}: no such file") from None
+    except (KeyError, RuntimeError, TypeError) as e:
+        raise UserError(f"--init {path}: not a final.pt of this --arch ({e})") from None
+
+
 def load_teacher(path, device):
     """A trained network from a final.pt, frozen, for knowledge distillation."""
     try:
@@ -360,13 +395,13 @@ def train(a, out: Path, ranks: Ranks) -> int:
         log.line(f"--resume: no {out / 'last.pt'} yet, starting from scratch")
     if a.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", weights_only=False)
-        for key in ("arch", "T", "mode", "dataset"):
-            if ck["args"][key] != getattr(a, key):
+        for key in ("arch", "T", "mode", "dataset", "coding"):
+            if ck["args"].get(key, LOG_TTFS) != getattr(a, key):
                 raise UserError(f"--resume with --{key} {getattr(a, key)} "
                                  f"but {out / 'last.pt'} was trained with {ck['args'][key]}")
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
         model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing,
-                       ste_upper=a.ste_upper)
+                       ste_upper=a.ste_upper, coding=coding_of(a))
         model.load_state_dict(ck["model"])
         opt_state = ck["optimizer"]
         gen.set_state(ck["generator"])
@@ -374,7 +409,9 @@ def train(a, out: Path, ranks: Ranks) -> int:
         log.line(f"resumed from {out / 'last.pt'}: phase {ck['form']} epoch {start_epoch}")
     else:
         model = CatNet(a.arch, plan[0][0], a.T, num_classes, firing=a.firing,
-                       ste_upper=a.ste_upper)
+                       ste_upper=a.ste_upper, coding=coding_of(a))
+        if a.init:
+            load_init(model, a.init)
         log.line(f"catsnn train {json.dumps(vars(a))}")
     nweights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight")
                    and p.ndim > 1)
