@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as Fn
 
 from catsnn.artifact import ModelArtifact
-from catsnn.numerics import PIXEL_FRAC_BITS, WEIGHT_EXP_MAX, decode_weight_codes, weight_ints
-from catsnn.reference.snn import exact_plan, exact_synaptic_sum
+from catsnn.numerics import PIXEL_FRAC_BITS
+from catsnn.reference.snn import exact_synaptic_sum, layer_setup
 
 STEP_BATCH = 2048        # images x steps per convolution batch (memory)
 
@@ -55,22 +55,10 @@ class CodedSNN:
                              "reference/snn.py")
         self.art, self.coding = art, art.coding
         K, B = art.coding.period, art.coding.max_burst
-        self.layers = []
-        for i, l in enumerate(art.layers):
-            in_frac = PIXEL_FRAC_BITS if i == 0 else art.coding.unit_exp
-            max_in = 255 if i == 0 else 1 << ({"rate": 0, "phase": K - 1, "burst": B}
-                                              [art.coding.name])
-            shift = art.frac_bits - in_frac - WEIGHT_EXP_MAX - l.k
-            assert shift >= 0   # the artifact's F rule
-            w = weight_ints(l.codes)
-            plan = exact_plan(w if l.kind == "conv3x3" else w.t(), max_in, powers_of_two=i > 0)
-            nz = decode_weight_codes(l.codes)[2].float()
-            if l.kind == "conv3x3":
-                ones = torch.ones(1, l.out_channels, l.in_height, l.in_width)
-                reach = Fn.conv_transpose2d(ones, nz, padding=1)[0].flatten()
-            else:
-                reach = nz.sum(0)
-            self.layers.append((l, plan, reach.double(), shift))
+        # a spike's value in units of S: 1 (rate), up to 2^(K-1) (phase), up to 2^B (burst)
+        top = 1 << {"rate": 0, "phase": K - 1, "burst": B}[art.coding.name]
+        self.layers = [layer_setup(art, i, l, PIXEL_FRAC_BITS if i == 0 else art.coding.unit_exp,
+                                   255 if i == 0 else top) for i, l in enumerate(art.layers)]
 
     def inputs(self, pixels: torch.Tensor) -> torch.Tensor:
         """Layer 0's input at every step: float32 (T, N, C, H, W), units of 2^-8."""

@@ -146,29 +146,34 @@ def spike_time_table(frac_bits: int, T: int) -> torch.Tensor:
     return torch.where(fires, t, NO_SPIKE).to(torch.uint8)
 
 
+def layer_setup(art: ModelArtifact, i: int, l, in_frac: int, max_in: int):
+    """(layer, ExactPlan, reach, shift) of layer i whose inputs are integers up to ``max_in``
+    in units of 2^-in_frac: the weights' exact float32 plan, each input's synapse count, and
+    the shift that puts input x weight in units of 2^-F."""
+    shift = art.frac_bits - in_frac - WEIGHT_EXP_MAX - l.k
+    assert shift >= 0  # guaranteed by the artifact's F check
+    w = weight_ints(l.codes)
+    plan = exact_plan(w if l.kind == "conv3x3" else w.t(), max_in, powers_of_two=i > 0)
+    nz = decode_weight_codes(l.codes)[2].float()
+    if l.kind == "conv3x3":
+        # reach[c, y, x]: synapses (nonzero weights) an input at (c, y, x) drives, taps
+        # falling off the map excluded
+        ones = torch.ones(1, l.out_channels, l.in_height, l.in_width)
+        reach = Fn.conv_transpose2d(ones, nz, padding=1)[0].flatten()
+    else:
+        reach = nz.sum(0)
+    return l, plan, reach.double(), shift
+
+
 class ReferenceSNN:
     def __init__(self, art: ModelArtifact):
         self.art = art
         self.t_table = spike_time_table(art.frac_bits, art.T)
         # spike time -> integer input value of the next layer, 2^(T-1-t) (units of 2^-(T-1))
         self.x_table = spike_value_int(self.t_table, art.T).float()  # exact: <= 2^15
-        self.layers = []
-        for i, l in enumerate(art.layers):
-            in_frac = PIXEL_FRAC_BITS if i == 0 else art.T - 1
-            max_in = 255 if i == 0 else 1 << (art.T - 1)
-            shift = art.frac_bits - in_frac - WEIGHT_EXP_MAX - l.k
-            assert shift >= 0  # guaranteed by the artifact's F check
-            w = weight_ints(l.codes)
-            plan = exact_plan(w if l.kind == "conv3x3" else w.t(), max_in, powers_of_two=i > 0)
-            nz = decode_weight_codes(l.codes)[2].float()
-            if l.kind == "conv3x3":
-                # reach[c, y, x]: synapses (nonzero weights) an input spike at (c, y, x) drives,
-                # taps falling off the map excluded
-                ones = torch.ones(1, l.out_channels, l.in_height, l.in_width)
-                reach = Fn.conv_transpose2d(ones, nz, padding=1)[0].flatten()
-            else:
-                reach = nz.sum(0)
-            self.layers.append((l, plan, reach.double(), shift))
+        self.layers = [layer_setup(art, i, l, PIXEL_FRAC_BITS if i == 0 else art.T - 1,
+                                   255 if i == 0 else 1 << (art.T - 1))
+                       for i, l in enumerate(art.layers)]
 
     @torch.no_grad()
     def run(self, pixels: torch.Tensor) -> SNNResult:

@@ -9,6 +9,9 @@ uJ per image). Outputs: models/codings/<coding>-T<T>-{cat,conv}.catsnn, their me
 under models/codings/measurements/, and models/codings/table.md.
 
     .venv/bin/python scripts/measure_codings.py --runs rate:8 phase:8 burst:8 [--jobs 2]
+
+log-ttfs:T is the shipped CAT model (its own, longer recipe: docs/training.md) against the plain
+conversion of the same float network.
 """
 from __future__ import annotations
 
@@ -52,6 +55,8 @@ def one_run(coding: str, T: int, a) -> None:
     if not conv.exists():                                   # step: convert
         run([*CATSNN, "convert", str(FLOAT), "--coding", coding, "--T", str(T),
              *PARAMS[coding], "--out", str(conv), *data], log, a.threads)
+    if coding == "log-ttfs" and not cat.exists():           # its CAT model is the shipped one
+        shutil.copy(ROOT / "models" / "compact-cifar10.catsnn", cat)
     if not cat.exists():                                    # step: train
         runs = ROOT / "build" / "codings" / f"{name}-cat"
         run([*CATSNN, "train", "--coding", coding, "--T", str(T), *PARAMS[coding],
