@@ -22,6 +22,7 @@ in phase 1 come from each rank's slice.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -226,6 +227,11 @@ class Ranks:
     def close(self):
         if self.world > 1 and dist.is_initialized():
             dist.barrier()
+            # DistributedDataParallel's reducer sits in a reference cycle and holds the process
+            # group: left to the interpreter's teardown, gloo's threads are destroyed unjoined
+            # ("terminate called without an active exception", SIGABRT: the CI flake).
+            # Collected here, the group is really destroyed below, its threads joined.
+            gc.collect()
             dist.destroy_process_group()
 
 
