@@ -262,13 +262,16 @@ def cmd_data(a):
 
 def _exit_on_signals():
     """SIGTERM and SIGHUP end the command as Ctrl-C does: through the normal exits, which stop
-    what it started (the simulator also dies with this process: host/simulation.py)."""
+    what it started (the simulator also dies with this process: host/simulation.py). SIGINT is
+    Ctrl-C even when this process inherited it ignored (a shell starts background jobs so,
+    and Python then installs no handler): `kill -INT` stops it wherever it was started."""
     import signal
 
     def leave(signum, frame):
         raise SystemExit(128 + signum)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, leave)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def cmd_sim(a):

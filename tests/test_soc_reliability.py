@@ -206,7 +206,7 @@ def test_the_simulator_stops_however_the_command_ends(soc_sim, how):
     try:
         assert _wait(lambda: _listening(port), 120), "the simulation did not start"
         os.kill(proc.pid, how)
-        proc.wait(60)       # a bound, not a speed: on a loaded 2-core machine 30 s ran out once
+        proc.wait(30)
         assert _wait(lambda: not _listening(port), 15), f"still listening after {how.name}"
     finally:
         if proc.poll() is None:
