@@ -135,9 +135,8 @@ def cmd_export(a):
 def _coding(args: dict):
     """The coding a training run's arguments name (log-TTFS for runs before codings)."""
     from catsnn.codings import Coding
-    name = args.get("coding", "log-ttfs")
-    return Coding(name, args.get("period", 0) if name == "phase" else 0,
-                  args.get("max_burst", 0) if name == "burst" else 0)
+    return Coding.named(args.get("coding", "log-ttfs"), args.get("period", 0),
+                        args.get("max_burst", 0))
 
 
 def cmd_convert(a):

@@ -30,6 +30,12 @@ class Coding:
     max_burst: int = 0     # burst: B, the threshold doubles at most B times in a row
 
     @classmethod
+    def named(cls, name: str, period: int = 0, max_burst: int = 0) -> "Coding":
+        """From a command line's --coding/--period/--max-burst: the parameters the coding does
+        not have are dropped."""
+        return cls(name, period if name == "phase" else 0, max_burst if name == "burst" else 0)
+
+    @classmethod
     def parse(cls, obj) -> "Coding":
         """From the artifact header's ``coding`` object (or a name)."""
         if isinstance(obj, str):

@@ -17,7 +17,7 @@ import torch.nn.functional as Fn
 
 from catsnn.artifact import ModelArtifact
 from catsnn.numerics import PIXEL_FRAC_BITS
-from catsnn.reference.snn import exact_synaptic_sum, layer_setup
+from catsnn.reference.snn import check_images, exact_synaptic_sum, layer_setup
 
 STEP_BATCH = 2048        # images x steps per convolution batch (memory)
 
@@ -95,9 +95,7 @@ class CodedSNN:
     def run(self, pixels: torch.Tensor) -> CodedResult:
         """pixels: uint8 (N, C, H, W); in chunks of at most STEP_BATCH image-steps."""
         art = self.art
-        if pixels.dtype != torch.uint8 or tuple(pixels.shape[1:]) != tuple(art.input_shape):
-            raise ValueError(f"images must be uint8 N x {'x'.join(map(str, art.input_shape))}, "
-                             f"got {pixels.dtype} {tuple(pixels.shape)}")
+        check_images(pixels, art)
         chunk = max(1, STEP_BATCH // art.T)
         parts = [self._run(pixels[i:i + chunk]) for i in range(0, pixels.shape[0], chunk)]
         if len(parts) == 1:

@@ -146,6 +146,12 @@ def spike_time_table(frac_bits: int, T: int) -> torch.Tensor:
     return torch.where(fires, t, NO_SPIKE).to(torch.uint8)
 
 
+def check_images(pixels: torch.Tensor, art: ModelArtifact) -> None:
+    if pixels.dtype != torch.uint8 or tuple(pixels.shape[1:]) != tuple(art.input_shape):
+        raise ValueError(f"images must be uint8 N x {'x'.join(map(str, art.input_shape))}, "
+                         f"got {pixels.dtype} {tuple(pixels.shape)}")
+
+
 def layer_setup(art: ModelArtifact, i: int, l, in_frac: int, max_in: int):
     """(layer, ExactPlan, reach, shift) of layer i whose inputs are integers up to ``max_in``
     in units of 2^-in_frac: the weights' exact float32 plan, each input's synapse count, and
@@ -179,9 +185,7 @@ class ReferenceSNN:
     def run(self, pixels: torch.Tensor) -> SNNResult:
         """pixels: uint8 (N, 3, 32, 32)."""
         art = self.art
-        if pixels.dtype != torch.uint8 or tuple(pixels.shape[1:]) != tuple(art.input_shape):
-            raise ValueError(f"images must be uint8 N x {'x'.join(map(str, art.input_shape))}, "
-                             f"got {pixels.dtype} {tuple(pixels.shape)}")
+        check_images(pixels, art)
         n = pixels.shape[0]
         x = pixels.float()  # layer input: integers (exact in float32) in units of 2^-in_frac
         times, ev_in, sops, spikes = [], [], [], []

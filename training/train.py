@@ -316,8 +316,7 @@ def phases(a):
 
 
 def coding_of(a) -> Coding:
-    return Coding(a.coding, a.period if a.coding == "phase" else 0,
-                  a.max_burst if a.coding == "burst" else 0)
+    return Coding.named(a.coding, a.period, a.max_burst)
 
 
 def load_init(model: CatNet, path: str) -> None:
