@@ -9,6 +9,7 @@ import torch
 from catsnn.artifact import ArtifactError, load_artifact, parse_artifact, save_artifact
 from catsnn.artifact import required_acc_bits, required_frac_bits_of
 from catsnn.codings import Coding
+from catsnn.reference import coded_snn
 from catsnn.reference.coded_snn import CodedSNN
 
 import spec_codings
@@ -54,6 +55,29 @@ def test_reference_equals_the_scalar_transcription(case):
         assert r.input_events[n].tolist() == [e for e, _ in counts], f"image {n}: events"
         assert r.output_spikes[n].tolist() == [s for _, s in counts], f"image {n}: spikes"
     assert fired_somewhere > 0          # a case where nothing fires would test little
+
+
+@pytest.mark.parametrize("step_batch", [3, 16])
+@pytest.mark.parametrize("case", ["rate_T5", "phase_K4_T8", "burst_B2_T6"])
+def test_blocking_and_integer_widths_do_not_change_the_result(case, step_batch, monkeypatch):
+    """The same integers with one image per neuron block, tiny convolution batches (16: runs
+    of 2-3 images, several neuron blocks each; 3: one image per run, its drive split in
+    parts) and int64 everywhere, as with the defaults."""
+    coding, T, kw = CASES[case]
+    base = random_artifact(**kw, T=8, classes=3, seed=sorted(CASES).index(case),
+                           positive_only=False)
+    art = coded(base, coding, T)
+    images = random_images(5, size=kw["size"], seed=6)
+    want = CodedSNN(art).run(images)
+    monkeypatch.setattr(coded_snn, "NEURON_BLOCK", 1)
+    monkeypatch.setattr(coded_snn, "STEP_BATCH", step_batch)
+    snn = CodedSNN(art)
+    snn.dtype = snn.v_dtype = torch.int64
+    got = snn.run(images)
+    for li, (a, b) in enumerate(zip(got.totals, want.totals)):
+        assert torch.equal(a, b), f"layer {li}: totals differ"
+    for f in ("potentials", "input_events", "sops", "output_spikes"):
+        assert torch.equal(getattr(got, f), getattr(want, f)), f
 
 
 def test_an_all_zero_input_keeps_rate_neurons_at_their_bias():
