@@ -4,9 +4,12 @@ neural codings". The specification, as reference/snn.py is for log-TTFS.
 Vectorised over images and whole spike trains: a layer's input at step t is its input layer's
 output at step t (no delay), so each layer runs after the previous one has produced all T
 steps. The synaptic drive of every step comes from one batch of exact float32 convolutions
-(reference/snn.py's ExactPlan: integers, recombined in float64, exact below 2^53, which the
-artifact's accumulator width guarantees); the neurons then step through t in float64, whose
-values are all integers (units of 2^-F).
+(reference/snn.py's ExactPlan: each part an integer exact in float32), recombined as int32
+integers where one step's drive fits (else int64); the neurons then step through t in
+integers (units of 2^-F), int32 where the whole window's accumulator bound fits, else int64.
+Speed (the neuron loop is memory-bound): the neurons are stepped in cache-sized blocks, and
+phase coding convolves 0/1 inputs times a per-step power of two (benchmarks/reference_speed.py
+--coded).
 """
 from __future__ import annotations
 

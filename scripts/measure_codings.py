@@ -78,7 +78,7 @@ def one_run(coding: str, T: int, a) -> None:
         for be in backends:
             f = MEAS / f"{name}-{kind}-{be}.json"
             if not f.exists() and "eval" in a.steps:
-                extra = ["--check"] if be == "ann" else []
+                extra = ["--check"] if be == "ann" and a.ann_check else []
                 out = run([*CATSNN, "eval", str(model), "--backend", be, *extra, "--json",
                            "--quiet", "--batch", "250", *limit(a), *data], log, a.threads)
                 f.write_text(out)
@@ -133,6 +133,9 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="test images (0: all 10,000)")
     ap.add_argument("--energy-images", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=1, help="runs side by side")
+    ap.add_argument("--no-ann-check", dest="ann_check", action="store_false",
+                    help="the ANN twin's top-1 only: --check runs the reference a second "
+                         "time to compare (class agreement, per-layer differences)")
     ap.add_argument("--steps", default="convert,train,eval,energy",
                     help="the steps to run (comma-separated; each also skips done work)")
     a = ap.parse_args()
