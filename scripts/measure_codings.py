@@ -106,7 +106,8 @@ def table() -> str:
 
         def get(kind, what, key, fmt):
             f = MEAS / f"{name}-{kind}-{what}.json"
-            return fmt(json.loads(f.read_text())[key]) if f.exists() else "-"
+            text = f.read_text() if f.exists() else ""
+            return fmt(json.loads(text)[key]) if text else "-"      # empty: a step under way
         pct = lambda v: f"{100 * v:.2f} %"               # noqa: E731
         rows.append(
             f"| {coding} | {T} | **{get('cat', 'reference', 'top1', pct)}** | "
