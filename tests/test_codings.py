@@ -36,13 +36,18 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_reference_equals_the_scalar_transcription(case):
+def case_artifact(case):
+    """The random network of a case in its coding and window, and its image size."""
     coding, T, kw = CASES[case]
     base = random_artifact(**kw, T=8, classes=3, seed=sorted(CASES).index(case),
                            positive_only=False)
-    art = coded(base, coding, T)
-    images = random_images(2, size=kw["size"], seed=5)
+    return coded(base, coding, T), kw["size"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_reference_equals_the_scalar_transcription(case):
+    art, size = case_artifact(case)
+    images = random_images(2, size=size, seed=5)
     r = CodedSNN(art).run(images)
     fired_somewhere = 0
     for n in range(2):
@@ -63,11 +68,8 @@ def test_blocking_and_integer_widths_do_not_change_the_result(case, step_batch, 
     """The same integers with one image per neuron block, tiny convolution batches (16: runs
     of 2-3 images, several neuron blocks each; 3: one image per run, its drive split in
     parts) and int64 everywhere, as with the defaults."""
-    coding, T, kw = CASES[case]
-    base = random_artifact(**kw, T=8, classes=3, seed=sorted(CASES).index(case),
-                           positive_only=False)
-    art = coded(base, coding, T)
-    images = random_images(5, size=kw["size"], seed=6)
+    art, size = case_artifact(case)
+    images = random_images(5, size=size, seed=6)
     want = CodedSNN(art).run(images)
     monkeypatch.setattr(coded_snn, "NEURON_BLOCK", 1)
     monkeypatch.setattr(coded_snn, "STEP_BATCH", step_batch)
