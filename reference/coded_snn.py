@@ -20,7 +20,7 @@ import torch.nn.functional as Fn
 
 from catsnn.artifact import ModelArtifact
 from catsnn.numerics import PIXEL_FRAC_BITS
-from catsnn.reference.snn import ExactPlan, check_images, layer_setup
+from catsnn.reference.snn import ExactPlan, check_images, exact_parts, layer_setup
 
 STEP_BATCH = 2048        # images x steps per convolution batch (memory)
 NEURON_BLOCK = 1 << 16   # neurons stepped together (their state stays in the cache)
@@ -55,22 +55,19 @@ def pool_gated(acc: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def exact_integer_sum(x: torch.Tensor, plan: ExactPlan, op, scale: int,
                       dtype: torch.dtype, row_scale: torch.Tensor | None = None) -> torch.Tensor:
     """2^scale * sum(x * w) as integers of ``dtype``, through the plan's exact float32
-    operations ``op(x, w)`` (reference/snn.py's exact_synaptic_sum, recombined in integers);
+    parts of reference/snn.py's exact_parts (exact_synaptic_sum recombines them in float64);
     ``row_scale`` (float32 powers of two, one per row of x) multiplies each row's sum.
 
     Each part is an integer exact in float32; times a power of two it stays exact, and its
     magnitude is at most the layer's per-step bound (< 2^(acc_bits - 1)), so the conversion
     is exact; the parts' integer sum is then the exact sum (two's complement addition)."""
     total = None
-    mask = (1 << plan.in_bits) - 1
-    for p in range(plan.in_planes):
-        xf = ((x.long() >> (p * plan.in_bits)) & mask).float() if plan.in_planes > 1 else x
-        for lo, wb in plan.bands:
-            part = op(xf, wb).mul_(float(2 ** (lo + p * plan.in_bits + scale)))
-            if row_scale is not None:
-                part.mul_(row_scale.view(-1, *[1] * (part.dim() - 1)))
-            part = part.to(dtype)
-            total = part if total is None else total.add_(part)
+    for part, e in exact_parts(x, plan, op):
+        part = part.mul_(float(2 ** (e + scale)))
+        if row_scale is not None:
+            part.mul_(row_scale.view(-1, *[1] * (part.dim() - 1)))
+        part = part.to(dtype)
+        total = part if total is None else total.add_(part)
     return total
 
 

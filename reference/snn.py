@@ -110,6 +110,18 @@ def exact_plan(w_int: torch.Tensor, max_x: int, powers_of_two: bool) -> ExactPla
     return ExactPlan(s, planes, parts)
 
 
+def exact_parts(x: torch.Tensor, plan: ExactPlan, op):
+    """The exact float32 parts of sum(x * w): pairs (op(x_plane, w_band), e) whose sum of
+    part * 2^e is the exact sum. Every part is an integer exact in float32 (the plan bounds
+    each input plane times each weight band below 2^24); the callers recombine them, in
+    float64 (exact_synaptic_sum) or in integers (coded_snn.exact_integer_sum)."""
+    mask = (1 << plan.in_bits) - 1
+    for p in range(plan.in_planes):
+        xf = ((x.long() >> (p * plan.in_bits)) & mask).float() if plan.in_planes > 1 else x
+        for lo, wb in plan.bands:
+            yield op(xf, wb), lo + p * plan.in_bits
+
+
 def exact_synaptic_sum(x: torch.Tensor, plan: ExactPlan, op, scale: int) -> torch.Tensor:
     """2^scale * sum(x * w), through the plan's exact float32 operations ``op(x, w)``.
 
@@ -117,15 +129,12 @@ def exact_synaptic_sum(x: torch.Tensor, plan: ExactPlan, op, scale: int) -> torc
     every sum as long as the result stays below 2^53 (the artifact's accumulator width <= 53).
     """
     total = None
-    mask = (1 << plan.in_bits) - 1
-    for p in range(plan.in_planes):
-        xf = ((x.long() >> (p * plan.in_bits)) & mask).float() if plan.in_planes > 1 else x
-        for lo, wb in plan.bands:
-            part, weight = op(xf, wb), float(2 ** (lo + p * plan.in_bits + scale))
-            if total is None:
-                total = part.double().mul_(weight)
-            else:
-                total.add_(part, alpha=weight)
+    for part, e in exact_parts(x, plan, op):
+        weight = float(2 ** (e + scale))
+        if total is None:
+            total = part.double().mul_(weight)
+        else:
+            total.add_(part, alpha=weight)
     return total
 
 

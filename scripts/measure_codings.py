@@ -9,7 +9,8 @@ uJ per image). Outputs: models/codings/<coding>-T<T>-{cat,conv}.catsnn, their me
 under models/codings/measurements/, and models/codings/table.md.
 
     .venv/bin/python scripts/measure_codings.py --runs rate:8 phase:8 burst:8 [--jobs 2]
-    .venv/bin/python scripts/measure_codings.py --runs rate:32 phase:32 burst:32 --jobs 2
+    .venv/bin/python scripts/measure_codings.py --runs rate:32 phase:32 burst:32 log-ttfs:16 \
+        --no-ann-check --jobs 2
 
 log-ttfs:8 is the shipped CAT model (its own, longer recipe: docs/training.md) against the plain
 conversion of the same float network; log-ttfs at another T trains with the short recipe above.
