@@ -67,7 +67,7 @@ def parse_args(argv=None):
                         "epochs + quant-epochs epochs")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate of phase 1")
-    # 0.001: at 0.01 phase 2 collapsed VGG-16 and the compact net (runs F, session 3) and
+    # 0.001: at 0.01 phase 2 collapsed VGG-16 and the compact net (run F, session 3) and
     # diverged burst coding; every shipped model's phase 2 ran at 0.001 (docs/training.md)
     p.add_argument("--quant-lr", type=float, default=0.001, help="initial learning rate of phase 2")
     p.add_argument("--wd", type=float, default=5e-4)
