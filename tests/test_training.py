@@ -50,6 +50,91 @@ def test_cat_compact_trains_exports_and_resumes(tmp_path, train):
     assert [(h["phase"], h["epoch"]) for h in hist] == [("cat_bn", 1), ("folded", 1), ("folded", 2)]
 
 
+def test_weight_average_is_the_mean_over_the_steps():
+    from catsnn.training.net import CatNet
+    from catsnn.training.train import WeightAverage
+    torch.manual_seed(0)
+    net = CatNet([4, "P"], "folded", T=8, num_classes=3, input_size=8)
+    avg = WeightAverage(net)
+    seen = []
+    for step in range(4):
+        with torch.no_grad():
+            net.convs[0].weight.add_(step + 1.0)
+        seen.append(net.convs[0].weight.detach().clone())
+        avg.update(net)
+    assert avg.updates == 4
+    assert torch.allclose(avg.model.convs[0].weight, torch.stack(seen).mean(0), atol=1e-6)
+    restored = WeightAverage(net, avg.state())
+    assert restored.updates == 4 and torch.equal(restored.model.convs[0].weight,
+                                                 avg.model.convs[0].weight)
+    assert not any(p.requires_grad for p in avg.model.parameters())
+
+
+def test_weight_average_is_what_phase_two_exports_and_resumes(tmp_path, train):
+    train(tmp_path, "--average-from", "1", "--max-steps", "3")
+    last = torch.load(tmp_path / "last.pt", weights_only=False)
+    final = torch.load(tmp_path / "final.pt", weights_only=False)
+    assert last["average"]["updates"] == 3
+    # the exported network is the average, not the last step's weights
+    for k, v in final["model"].items():
+        assert torch.equal(v, last["average"]["model"][k]), k
+    assert not torch.equal(final["model"]["convs.0.weight"], last["model"]["convs.0.weight"])
+    # the average is evaluated in phase 2, the last step's network logged beside it
+    hist = [json.loads(l) for l in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert "test_acc_last_step" in hist[-1] and "test_acc_last_step" not in hist[0]
+    art = load_artifact(tmp_path / "model.catsnn")
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
+    assert not bad.any(), first
+    # resumed: the average goes on over the new epoch's steps
+    train(tmp_path, "--average-from", "1", "--max-steps", "3", "--quant-epochs", "2", "--resume")
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["average"]["updates"] == 6
+
+
+def test_first_layer_quantized_from_the_start_folds_unchanged(tmp_path):
+    from catsnn.training.cat_layers import log5_quantize
+    from catsnn.training.net import CatNet
+    from catsnn.training.train import load_init
+    torch.manual_seed(0)
+    relu = CatNet([4, "P", 8], "relu", T=8, num_classes=3, input_size=8)
+    with torch.no_grad():
+        for bn in relu.bns:
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+            bn.weight.uniform_(0.5, 2)
+    net = CatNet([4, "P", 8], "cat_bn", T=8, num_classes=3, input_size=8, quantized_first=True)
+    assert len(net.batchnorms) == 1 and net.convs[0].bias is not None
+    x = torch.randint(0, 256, (5, 3, 8, 8)).float() / 256
+    with torch.no_grad():
+        # --init folds the float network's first BN into the first conv
+        torch.save({"form": "relu", "model": relu.state_dict()}, tmp_path / "float.pt")
+        load_init(net, str(tmp_path / "float.pt"))
+        relu.eval()
+        z_relu = relu.bns[0](torch.nn.functional.conv2d(x, relu.convs[0].weight, padding=1))
+        z = torch.nn.functional.conv2d(x, net.convs[0].weight, net.convs[0].bias, padding=1)
+        assert torch.allclose(z, z_relu, atol=1e-5)
+        # the first layer computes with quantised weights, and folding the rest leaves it as is
+        assert torch.equal(net.weight(net.convs[0]), log5_quantize(net.convs[0].weight)[0])
+        net.eval()
+        a0 = net(x, return_potentials_per_layer=True)[1][0]
+        b0 = net.folded()(x, return_potentials_per_layer=True)[1][0]
+        assert torch.equal(a0, b0)
+
+
+def test_first_layer_option_trains_exports_and_guards_resume(tmp_path, train, capsys, data):
+    train(tmp_path / "float", "--mode", "float")
+    run = tmp_path / "q"
+    train(run, "--quantize-first-layer", "--init", str(tmp_path / "float" / "final.pt"))
+    end = torch.load(run / "cat_bn-end.pt", weights_only=False)["model"]
+    assert "convs.0.bias" in end and "bns.0.weight" not in end and "bns.1.weight" in end
+    art = load_artifact(run / "model.catsnn")
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
+    assert not bad.any(), first
+    assert cli_main(["train", "--data", data, "--out", str(run), "--resume"]) == 2
+    assert "--resume with --quantize-first-layer False" in capsys.readouterr().err
+
+
 def test_vgg16_trains_a_few_steps(tmp_path, train):
     train(tmp_path, "--arch", "vgg16", "--max-steps", "1", "--T", "6")
     art = load_artifact(tmp_path / "model.catsnn")
@@ -101,6 +186,12 @@ def test_bad_train_options_are_one_error(tmp_path, capsys, data):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "catsnn: error: 16 training images < batch 32"
+    with pytest.raises(SystemExit) as e:        # argparse's own one-line usage error
+        cli_main(["train", "--data", data, "--out", str(tmp_path), "--quant-epochs", "3",
+                  "--average-from", "4"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "--average-from takes a phase-2 epoch of a CAT run: 1..--quant-epochs")
 
 
 def test_time_budget_fits_epochs_and_only_shrinks_past_the_first_fifth():

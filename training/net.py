@@ -39,6 +39,12 @@ def conv_layers(arch):
     return layers
 
 
+def fold_bn(weight, gamma, beta, mean, var, eps: float = 1e-5):
+    """A conv's weight and bias with a BatchNorm (its running statistics) folded in."""
+    s = gamma / torch.sqrt(var + eps)
+    return weight * s[:, None, None, None], beta - mean * s
+
+
 def fc_in_features(arch, size: int = 32) -> int:
     layers = conv_layers(arch)
     side = size >> sum(p for _, _, p in layers)
@@ -48,7 +54,8 @@ def fc_in_features(arch, size: int = 32) -> int:
 class CatNet(nn.Module):
     def __init__(self, arch="compact", form: str = "cat_bn", T: int = 8,
                  num_classes: int = 10, input_size: int = 32, firing: str = "floor",
-                 ste_upper: float = 1.0, coding: Coding = Coding()):
+                 ste_upper: float = 1.0, coding: Coding = Coding(),
+                 quantized_first: bool = False):
         super().__init__()
         self.coding = coding     # log-TTFS, or a timed coding's activation (T: its window)
         assert form in ("relu", "cat_bn", "folded"), form
@@ -56,16 +63,26 @@ class CatNet(nn.Module):
         self.input_size, self.firing = input_size, firing
         self.ste_upper = ste_upper   # training only: where the straight-through gradient ends
         self.quantize_weights = form == "folded"
+        # CAT phase 1 with the first layer already as phase 2 has it (no BN, 5-bit log weights):
+        # it is the layer that loses most when quantised, and so the others learn on its output
+        self.quantized_first = quantized_first and form == "cat_bn"
         self.pools = [p for _, _, p in conv_layers(arch)]
         folded = form == "folded"
-        self.convs = nn.ModuleList(nn.Conv2d(ci, co, 3, padding=1, bias=folded)
-                                   for ci, co, _ in conv_layers(arch))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(ci, co, 3, padding=1, bias=folded or (i == 0 and self.quantized_first))
+            for i, (ci, co, _) in enumerate(conv_layers(arch)))
         self.bns = nn.ModuleList() if folded else nn.ModuleList(
-            nn.BatchNorm2d(co) for _, co, _ in conv_layers(arch))
+            nn.Identity() if i == 0 and self.quantized_first else nn.BatchNorm2d(co)
+            for i, (_, co, _) in enumerate(conv_layers(arch)))
         self.fc = nn.Linear(fc_in_features(arch, input_size), num_classes)
 
     def weight(self, layer: nn.Module) -> torch.Tensor:
-        return log5_quantize(layer.weight)[0] if self.quantize_weights else layer.weight
+        quantized = self.quantize_weights or (self.quantized_first and layer is self.convs[0])
+        return log5_quantize(layer.weight)[0] if quantized else layer.weight
+
+    @property
+    def batchnorms(self) -> list[nn.BatchNorm2d]:
+        return [bn for bn in self.bns if isinstance(bn, nn.BatchNorm2d)]
 
     def act(self, x: torch.Tensor) -> torch.Tensor:
         if self.form == "relu":
@@ -99,8 +116,12 @@ class CatNet(nn.Module):
         out = CatNet(self.arch, "folded", self.T, self.num_classes, self.input_size, self.firing,
                      self.ste_upper, self.coding)
         for conv, bn, dst in zip(self.convs, self.bns, out.convs):
-            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            dst.weight.copy_(conv.weight * s[:, None, None, None])
-            dst.bias.copy_(bn.bias - bn.running_mean * s)
+            if isinstance(bn, nn.Identity):            # already folded (quantized_first)
+                dst.load_state_dict(conv.state_dict())
+                continue
+            w, b = fold_bn(conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                           bn.eps)
+            dst.weight.copy_(w)
+            dst.bias.copy_(b)
         out.fc.load_state_dict(self.fc.state_dict())
         return out

@@ -22,6 +22,7 @@ in phase 1 come from each rank's slice.
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import math
@@ -37,7 +38,7 @@ import torch.nn.functional as Fn
 from catsnn.codings import CODINGS, LOG_TTFS, Coding, CodingError
 from catsnn.data import download_cifar, load_split
 from catsnn.errors import UserError
-from catsnn.training.net import ARCHS, CatNet
+from catsnn.training.net import ARCHS, CatNet, fold_bn
 
 
 def parse_args(argv=None):
@@ -91,6 +92,13 @@ def parse_args(argv=None):
     p.add_argument("--ste-upper", type=float, default=2.0,
                    help="the log-TTFS activation's straight-through gradient is 1 on "
                         "0 < x < this (1: clipped ReLU; larger also reaches saturated neurons)")
+    p.add_argument("--quantize-first-layer", action="store_true",
+                   help="phase 1: the first layer without BatchNorm and with 5-bit log weights "
+                        "from the start, as phase 2 has it (--init's BN is folded into it)")
+    p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
+                   help="phase 2: from its epoch EPOCH (1 = the first) on, average the weights "
+                        "over every step (SWA); the average is evaluated, checkpointed and "
+                        "exported. 0: the last step's weights")
     p.add_argument("--subset", type=int, default=0,
                    help="use only the first N training and test images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -109,6 +117,8 @@ def parse_args(argv=None):
         p.error("--ste-upper must be > 0")
     if a.time_budget < 0:
         p.error("--time-budget must be >= 0")
+    if a.average_from and (a.mode != "cat" or not 1 <= a.average_from <= a.quant_epochs):
+        p.error("--average-from takes a phase-2 epoch of a CAT run: 1..--quant-epochs")
     if a.time_budget and a.resume:
         p.error("--resume continues a fixed schedule: pass the --epochs/--quant-epochs that "
                 "the time-budgeted run logged, without --time-budget")
@@ -151,6 +161,37 @@ class TimeBudget:
                                                             1e-6))
         cap = requested if 5 * (done - first_epoch) <= planned - first_epoch else planned
         return max(done, min(cap, done + more))
+
+
+class WeightAverage:
+    """The mean of a network's parameters over the training steps it has seen (stochastic
+    weight averaging, Izmailov et al. 2018; SWALP for low-precision training).
+
+    Phase 2 trains latent float weights through a quantiser, and late in training single
+    weights still flip between two powers of two from step to step: the last step's network is
+    one sample of that noise. The mean over many steps settles them; the quantiser then rounds
+    the mean.
+    """
+
+    def __init__(self, model: CatNet, state: dict | None = None):
+        self.model = copy.deepcopy(model)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.updates = 0
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.updates = state["updates"]
+
+    @torch.no_grad()
+    def update(self, model: CatNet):
+        self.updates += 1
+        for avg, p in zip(self.model.parameters(), model.parameters()):
+            avg.lerp_(p, 1.0 / self.updates)     # the running mean; the first update copies
+        for avg, b in zip(self.model.buffers(), model.buffers()):
+            avg.copy_(b)
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "updates": self.updates}
 
 
 class Logger:
@@ -280,18 +321,19 @@ def recalibrate_bn(model, images: torch.Tensor, device, n: int = 10000, batch: i
     are trained on the statistics of augmented batches. Runs before every test evaluation of a
     BN network and before folding.
     """
-    if not getattr(model, "bns", None):
+    bns = model.batchnorms
+    if not bns:
         return
     was_training = model.training
-    saved = [bn.momentum for bn in model.bns]
-    for bn in model.bns:
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over the batches below
     model.train()
     gen = torch.Generator().manual_seed(1234)
     for i in range(0, min(n, len(images)), batch):
         model(to_input(augment(images[i:i + batch], gen), device))
-    for bn, m in zip(model.bns, saved):
+    for bn, m in zip(bns, saved):
         bn.momentum = m
     model.train(was_training)
 
@@ -330,7 +372,14 @@ def load_init(model: CatNet, path: str) -> None:
         if ck["form"] not in ("relu", "cat_bn"):
             raise UserError(f"--init {path}: a {ck['form']!r} network; --init takes a float "
                             f"(relu) or CAT phase-1 (cat_bn) final.pt")
-        model.load_state_dict(ck["model"])
+        state = dict(ck["model"])
+        if model.quantized_first and "bns.0.weight" in state:
+            # the source's first BatchNorm goes into the first conv, which has none now
+            state["convs.0.weight"], state["convs.0.bias"] = fold_bn(
+                state.pop("convs.0.weight"), *(state.pop(f"bns.0.{k}") for k in
+                                               ("weight", "bias", "running_mean", "running_var")))
+            state.pop("bns.0.num_batches_tracked", None)
+        model.load_state_dict(state)
     except FileNotFoundError:
         raise UserError(f"--init {path}: no such file") from None
     except (KeyError, RuntimeError, TypeError) as e:
@@ -341,7 +390,8 @@ def load_teacher(path, device):
     """A trained network from a final.pt, frozen, for knowledge distillation."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        net = CatNet(ck["args"]["arch"], ck["form"], ck["args"]["T"], ck["model"]["fc.weight"].shape[0])
+        net = CatNet(ck["args"]["arch"], ck["form"], ck["args"]["T"], ck["model"]["fc.weight"].shape[0],
+                     quantized_first=ck["args"].get("quantize_first_layer", False))
         net.load_state_dict(ck["model"])
     except FileNotFoundError:
         raise UserError(f"--teacher {path}: no such file") from None
@@ -398,26 +448,31 @@ def train(a, out: Path, ranks: Ranks) -> int:
     # the training images stay on the device as uint8 (150 MB for CIFAR): no loader, no copies
     train_images, train_labels = train.images.to(device), train.labels.to(device)
     plan = phases(a)
-    start_phase, start_epoch, model, opt_state = 0, 0, None, None
+    start_phase, start_epoch, model, opt_state, avg_state = 0, 0, None, None, None
     if a.resume and not (out / "last.pt").exists():
         log.line(f"--resume: no {out / 'last.pt'} yet, starting from scratch")
     if a.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", weights_only=False)
-        for key in ("arch", "T", "mode", "dataset", "coding"):
-            if ck["args"].get(key, LOG_TTFS) != getattr(a, key):
-                raise UserError(f"--resume with --{key} {getattr(a, key)} "
-                                 f"but {out / 'last.pt'} was trained with {ck['args'][key]}")
+        for key, before in (("arch", None), ("T", None), ("mode", None), ("dataset", None),
+                            ("coding", LOG_TTFS), ("quantize_first_layer", False)):
+            if ck["args"].get(key, before) != getattr(a, key):
+                raise UserError(f"--resume with --{key.replace('_', '-')} {getattr(a, key)} "
+                                 f"but {out / 'last.pt'} was trained with "
+                                 f"{ck['args'].get(key, before)}")
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
         model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing,
-                       ste_upper=a.ste_upper, coding=coding_of(a))
+                       ste_upper=a.ste_upper, coding=coding_of(a),
+                       quantized_first=a.quantize_first_layer)
         model.load_state_dict(ck["model"])
         opt_state = ck["optimizer"]
+        avg_state = ck.get("average")
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
         log.line(f"resumed from {out / 'last.pt'}: phase {ck['form']} epoch {start_epoch}")
     else:
         model = CatNet(a.arch, plan[0][0], a.T, num_classes, firing=a.firing,
-                       ste_upper=a.ste_upper, coding=coding_of(a))
+                       ste_upper=a.ste_upper, coding=coding_of(a),
+                       quantized_first=a.quantize_first_layer)
         if a.init:
             load_init(model, a.init)
         log.line(f"catsnn train {json.dumps(vars(a))}")
@@ -453,6 +508,9 @@ def train(a, out: Path, ranks: Ranks) -> int:
         if opt_state is not None:
             opt.load_state_dict(opt_state)
             opt_state = None
+        # phase 2's weight average (--average-from): evaluated, checkpointed and exported
+        avg = WeightAverage(model, avg_state) if a.average_from and form == "folded" else None
+        avg_state = None
         total = epochs * steps_per_epoch
         first_epoch = start_epoch if pi == start_phase else 0
         epoch, epoch_seconds = first_epoch, []
@@ -486,6 +544,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if avg and epoch + 1 >= a.average_from:
+                    avg.update(model)
                 seen += len(idx)
                 loss_sum += loss.detach() * len(idx)
                 correct += (logits.argmax(1) == y).sum()
@@ -506,14 +566,18 @@ def train(a, out: Path, ranks: Ranks) -> int:
             if (epoch + 1) % a.eval_every == 0 or epoch + 1 == epochs:
                 recalibrate_bn(model, train_images, device)      # every rank: same result
                 if ranks.main:
-                    rec["test_acc"] = evaluate(model, test, device)
+                    rec["test_acc"] = evaluate(avg.model if avg and avg.updates else model,
+                                               test, device)
+                    if avg and avg.updates:  # the last step's network, for comparison
+                        rec["test_acc_last_step"] = evaluate(model, test, device)
             log.record(**rec)
             log.line(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                               for k, v in rec.items()))
             if ranks.main:
                 save(out / "last.pt", form=form, phase_index=pi, epoch=epoch + 1,
                      model=model.state_dict(), optimizer=opt.state_dict(), args=vars(a),
-                     generator=gen.get_state(), torch_rng=torch.get_rng_state())
+                     generator=gen.get_state(), torch_rng=torch.get_rng_state(),
+                     average=avg.state() if avg else None)
             epoch += 1
             epoch_seconds.append(time.time() - t0)
             if budget and epoch < epochs:
@@ -529,6 +593,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
                         a.epochs = epochs
                     else:
                         a.quant_epochs = epochs
+        if avg and avg.updates:  # from here on the average is the phase's result
+            model = avg.model
         # a copy of the phase's end lets a later phase be rerun with other settings
         if ranks.main:
             save(out / f"{form}-end.pt", form=form, phase_index=pi, epoch=epochs,
