@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 export CATSNN_DATA="${CATSNN_DATA:-$(cd .. && pwd)/shared/data}"
-exec .venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q --durations=25 "$@"

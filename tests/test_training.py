@@ -135,6 +135,50 @@ def test_first_layer_option_trains_exports_and_guards_resume(tmp_path, train, ca
     assert "--resume with --quantize-first-layer False" in capsys.readouterr().err
 
 
+def test_fold_aware_phase_one_is_the_folded_network():
+    from catsnn.training.cat_layers import log5_quantize
+    from catsnn.training.net import CatNet
+    torch.manual_seed(0)
+    for first in (False, True):
+        net = CatNet([4, "P", 8], "cat_bn", T=8, num_classes=3, input_size=8, fold_aware=True,
+                     quantized_first=first)
+        with torch.no_grad():
+            for bn in net.batchnorms:      # negative and zero gammas included
+                bn.weight.uniform_(-1.5, 2)
+                bn.weight[0] = 0.0
+                bn.bias.normal_()
+        net.train()
+        for _ in range(3):                 # running statistics of the quantised convs
+            net(torch.rand(16, 3, 8, 8))
+        net = net.double().eval()
+        folded = net.folded().double()
+        # the FC layer already computes with quantised weights
+        assert torch.equal(net.weight(net.fc), log5_quantize(net.fc.weight)[0])
+        x = torch.randint(0, 256, (32, 3, 8, 8)).double() / 256
+        logits, acts = net(x, return_potentials_per_layer=True)
+        f_logits, f_acts = folded(x, return_potentials_per_layer=True)
+        for i, (a, b) in enumerate(zip(acts, f_acts)):
+            assert torch.equal(a, b), f"layer {i}: {(a != b).sum().item()} activations differ"
+        assert torch.equal(logits, f_logits)
+
+
+def test_fold_aware_option_trains_exports_and_guards_resume(tmp_path, train, capsys, data):
+    run = tmp_path / "fa"
+    train(run, "--fold-aware")
+    log = (run / "train.log").read_text()
+    assert '"fold_aware": true' in log and "right after folding" in log
+    art = load_artifact(run / "model.catsnn")
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
+    assert not bad.any(), first
+    assert cli_main(["train", "--data", data, "--out", str(run), "--resume"]) == 2
+    assert "--resume with --fold-aware False" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:        # argparse's own one-line usage error
+        cli_main(["train", "--data", data, "--out", str(run), "--mode", "float", "--fold-aware"])
+    assert e.value.code == 2
+    assert "--fold-aware is a CAT phase-1 option" in capsys.readouterr().err
+
+
 def test_vgg16_trains_a_few_steps(tmp_path, train):
     train(tmp_path, "--arch", "vgg16", "--max-steps", "1", "--T", "6")
     art = load_artifact(tmp_path / "model.catsnn")

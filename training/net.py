@@ -1,7 +1,8 @@
 """VGG-style CIFAR networks in the three forms the flow uses.
 
 * ``relu``: conv -> BN -> ReLU, the plain float baseline;
-* ``cat_bn``: conv -> BN -> log-TTFS activation (CAT phase 1, float weights);
+* ``cat_bn``: conv -> BN -> log-TTFS activation (CAT phase 1, float weights; with ``fold_aware``
+  every weight already as folding and quantising will make it);
 * ``folded``: conv with BN folded into weight and bias -> log-TTFS activation, weights through the
   5-bit log quantiser (CAT phase 2 and, in float64 with weights from the artifact, the exact ANN).
 
@@ -55,7 +56,7 @@ class CatNet(nn.Module):
     def __init__(self, arch="compact", form: str = "cat_bn", T: int = 8,
                  num_classes: int = 10, input_size: int = 32, firing: str = "floor",
                  ste_upper: float = 1.0, coding: Coding = Coding(),
-                 quantized_first: bool = False):
+                 quantized_first: bool = False, fold_aware: bool = False):
         super().__init__()
         self.coding = coding     # log-TTFS, or a timed coding's activation (T: its window)
         assert form in ("relu", "cat_bn", "folded"), form
@@ -66,6 +67,11 @@ class CatNet(nn.Module):
         # CAT phase 1 with the first layer already as phase 2 has it (no BN, 5-bit log weights):
         # it is the layer that loses most when quantised, and so the others learn on its output
         self.quantized_first = quantized_first and form == "cat_bn"
+        # CAT phase 1 that trains the network folding yields: each conv's weights pass through
+        # the quantiser as q(w * s) / s, s = gamma / sqrt(running var + eps), so that BN in eval
+        # mode gives exactly conv(x, q(w * s)) + beta - mean * s, the folded, quantised layer;
+        # the FC layer is quantised too. Phase 2 then starts where phase 1 ended.
+        self.fold_aware = fold_aware and form == "cat_bn"
         self.pools = [p for _, _, p in conv_layers(arch)]
         folded = form == "folded"
         self.convs = nn.ModuleList(
@@ -76,8 +82,15 @@ class CatNet(nn.Module):
             for i, (_, co, _) in enumerate(conv_layers(arch)))
         self.fc = nn.Linear(fc_in_features(arch, input_size), num_classes)
 
-    def weight(self, layer: nn.Module) -> torch.Tensor:
-        quantized = self.quantize_weights or (self.quantized_first and layer is self.convs[0])
+    def weight(self, layer: nn.Module, bn: nn.Module | None = None) -> torch.Tensor:
+        """The weights a layer computes with; bn: the BatchNorm after it (phase 1)."""
+        if self.fold_aware and isinstance(bn, nn.BatchNorm2d):
+            # s carries no gradient: gamma learns through BN alone, w straight through q
+            s = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+            s = torch.where(s == 0, torch.ones_like(s), s)[:, None, None, None]
+            return log5_quantize(layer.weight * s)[0] / s
+        quantized = (self.quantize_weights or self.fold_aware
+                     or (self.quantized_first and layer is self.convs[0]))
         return log5_quantize(layer.weight)[0] if quantized else layer.weight
 
     @property
@@ -99,7 +112,8 @@ class CatNet(nn.Module):
             k = 1 << self.coding.period      # phase input: the pixel's K leading bits
             x = torch.floor(x * k) / k
         for i, conv in enumerate(self.convs):
-            x = Fn.conv2d(x, self.weight(conv), conv.bias, padding=1)
+            x = Fn.conv2d(x, self.weight(conv, self.bns[i] if self.bns else None), conv.bias,
+                          padding=1)
             if self.bns:
                 x = self.bns[i](x)
             x = self.act(x)

@@ -95,6 +95,10 @@ def parse_args(argv=None):
     p.add_argument("--quantize-first-layer", action="store_true",
                    help="phase 1: the first layer without BatchNorm and with 5-bit log weights "
                         "from the start, as phase 2 has it (--init's BN is folded into it)")
+    p.add_argument("--fold-aware", action="store_true",
+                   help="phase 1: every weight through the 5-bit log quantiser as folding its "
+                        "BatchNorm will make it (q(w * gamma / sigma) / (gamma / sigma)), the FC "
+                        "layer's too, so phase 1 trains the network phase 2 starts from")
     p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
                    help="phase 2: from its epoch EPOCH (1 = the first) on, average the weights "
                         "over every step (SWA); the average is evaluated, checkpointed and "
@@ -119,6 +123,8 @@ def parse_args(argv=None):
         p.error("--time-budget must be >= 0")
     if a.average_from and (a.mode != "cat" or not 1 <= a.average_from <= a.quant_epochs):
         p.error("--average-from takes a phase-2 epoch of a CAT run: 1..--quant-epochs")
+    if a.fold_aware and a.mode != "cat":
+        p.error("--fold-aware is a CAT phase-1 option (--mode cat)")
     if a.time_budget and a.resume:
         p.error("--resume continues a fixed schedule: pass the --epochs/--quant-epochs that "
                 "the time-budgeted run logged, without --time-budget")
@@ -391,7 +397,8 @@ def load_teacher(path, device):
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
         net = CatNet(ck["args"]["arch"], ck["form"], ck["args"]["T"], ck["model"]["fc.weight"].shape[0],
-                     quantized_first=ck["args"].get("quantize_first_layer", False))
+                     quantized_first=ck["args"].get("quantize_first_layer", False),
+                     fold_aware=ck["args"].get("fold_aware", False))
         net.load_state_dict(ck["model"])
     except FileNotFoundError:
         raise UserError(f"--teacher {path}: no such file") from None
@@ -454,7 +461,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
     if a.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", weights_only=False)
         for key, before in (("arch", None), ("T", None), ("mode", None), ("dataset", None),
-                            ("coding", LOG_TTFS), ("quantize_first_layer", False)):
+                            ("coding", LOG_TTFS), ("quantize_first_layer", False),
+                            ("fold_aware", False)):
             if ck["args"].get(key, before) != getattr(a, key):
                 raise UserError(f"--resume with --{key.replace('_', '-')} {getattr(a, key)} "
                                  f"but {out / 'last.pt'} was trained with "
@@ -462,7 +470,7 @@ def train(a, out: Path, ranks: Ranks) -> int:
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
         model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing,
                        ste_upper=a.ste_upper, coding=coding_of(a),
-                       quantized_first=a.quantize_first_layer)
+                       quantized_first=a.quantize_first_layer, fold_aware=a.fold_aware)
         model.load_state_dict(ck["model"])
         opt_state = ck["optimizer"]
         avg_state = ck.get("average")
@@ -472,7 +480,7 @@ def train(a, out: Path, ranks: Ranks) -> int:
     else:
         model = CatNet(a.arch, plan[0][0], a.T, num_classes, firing=a.firing,
                        ste_upper=a.ste_upper, coding=coding_of(a),
-                       quantized_first=a.quantize_first_layer)
+                       quantized_first=a.quantize_first_layer, fold_aware=a.fold_aware)
         if a.init:
             load_init(model, a.init)
         log.line(f"catsnn train {json.dumps(vars(a))}")
