@@ -22,6 +22,15 @@ def test_augment_is_a_crop_or_its_mirror():
         assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(2)) for c in crops)
 
 
+def assert_export_is_exact(run, images: int = 6):
+    """The exported network's exact ANN equals the reference SNN on random images."""
+    art = load_artifact(run / "model.catsnn")
+    x = torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8)
+    bad, first = compare(ReferenceBackend(art).run(x), AnnBackend(art).run(x), art, 0)
+    assert not bad.any(), first
+    return art
+
+
 @pytest.fixture
 def train(data):
     """`catsnn train` on a small subset for a few steps, into a folder."""
@@ -35,15 +44,11 @@ def train(data):
 
 def test_cat_compact_trains_exports_and_resumes(tmp_path, train):
     train(tmp_path)
-    art = load_artifact(tmp_path / "model.catsnn")
+    art = assert_export_is_exact(tmp_path, images=10)
     assert len(art.layers) == 7 and art.T == 8 and art.num_weights == 307040
     hist = [json.loads(l) for l in (tmp_path / "history.jsonl").read_text().splitlines()]
     assert [h["phase"] for h in hist] == ["cat_bn", "folded"]
     assert (tmp_path / "train.log").read_text().count("epoch") >= 2
-    # the exported network's exact ANN equals the reference SNN
-    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
-    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
-    assert not bad.any(), first
     # resume: one more quantised epoch continues from the checkpoint
     train(tmp_path, "--quant-epochs", "2", "--resume")
     hist = [json.loads(l) for l in (tmp_path / "history.jsonl").read_text().splitlines()]
@@ -82,10 +87,7 @@ def test_weight_average_is_what_phase_two_exports_and_resumes(tmp_path, train):
     # the average is evaluated in phase 2, the last step's network logged beside it
     hist = [json.loads(l) for l in (tmp_path / "history.jsonl").read_text().splitlines()]
     assert "test_acc_last_step" in hist[-1] and "test_acc_last_step" not in hist[0]
-    art = load_artifact(tmp_path / "model.catsnn")
-    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
-    assert not bad.any(), first
+    assert_export_is_exact(tmp_path)
     # resumed: the average goes on over the new epoch's steps
     train(tmp_path, "--average-from", "1", "--max-steps", "3", "--quant-epochs", "2", "--resume")
     assert torch.load(tmp_path / "last.pt", weights_only=False)["average"]["updates"] == 6
@@ -127,10 +129,7 @@ def test_first_layer_option_trains_exports_and_guards_resume(tmp_path, train, ca
     train(run, "--quantize-first-layer", "--init", str(tmp_path / "float" / "final.pt"))
     end = torch.load(run / "cat_bn-end.pt", weights_only=False)["model"]
     assert "convs.0.bias" in end and "bns.0.weight" not in end and "bns.1.weight" in end
-    art = load_artifact(run / "model.catsnn")
-    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
-    assert not bad.any(), first
+    assert_export_is_exact(run)
     assert cli_main(["train", "--data", data, "--out", str(run), "--resume"]) == 2
     assert "--resume with --quantize-first-layer False" in capsys.readouterr().err
 
@@ -167,10 +166,7 @@ def test_fold_aware_option_trains_exports_and_guards_resume(tmp_path, train, cap
     train(run, "--fold-aware")
     log = (run / "train.log").read_text()
     assert '"fold_aware": true' in log and "right after folding" in log
-    art = load_artifact(run / "model.catsnn")
-    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-    bad, first = compare(ReferenceBackend(art).run(images), AnnBackend(art).run(images), art, 0)
-    assert not bad.any(), first
+    assert_export_is_exact(run)
     assert cli_main(["train", "--data", data, "--out", str(run), "--resume"]) == 2
     assert "--resume with --fold-aware False" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:        # argparse's own one-line usage error
