@@ -15,7 +15,7 @@ import torch.nn.functional as Fn
 from catsnn.codings import Coding
 from catsnn.errors import UserError
 from catsnn.training.export import artifact_from_model
-from catsnn.training.net import CatNet
+from catsnn.training.net import CatNet, fold_bn as fold_one_bn
 
 SAMPLE = 2_000_000          # activations per layer the percentile is taken over
 
@@ -41,8 +41,8 @@ def fold_bn(net: CatNet) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(weight, bias) of every conv with its BatchNorm folded in, then the fc's."""
     out = []
     for conv, bn in zip(net.convs, net.bns):
-        s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        out.append((conv.weight * s[:, None, None, None], bn.bias - bn.running_mean * s))
+        out.append(fold_one_bn(conv.weight, bn.weight, bn.bias, bn.running_mean,
+                               bn.running_var, bn.eps))
     out.append((net.fc.weight.clone(), net.fc.bias.clone()))
     return out
 

@@ -40,9 +40,14 @@ def conv_layers(arch):
     return layers
 
 
+def bn_scale(gamma, var, eps: float = 1e-5):
+    """The per-channel factor a BatchNorm in eval mode multiplies by: gamma / sqrt(var + eps)."""
+    return gamma / torch.sqrt(var + eps)
+
+
 def fold_bn(weight, gamma, beta, mean, var, eps: float = 1e-5):
     """A conv's weight and bias with a BatchNorm (its running statistics) folded in."""
-    s = gamma / torch.sqrt(var + eps)
+    s = bn_scale(gamma, var, eps)
     return weight * s[:, None, None, None], beta - mean * s
 
 
@@ -86,7 +91,7 @@ class CatNet(nn.Module):
         """The weights a layer computes with; bn: the BatchNorm after it (phase 1)."""
         if self.fold_aware and isinstance(bn, nn.BatchNorm2d):
             # s carries no gradient: gamma learns through BN alone, w straight through q
-            s = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+            s = bn_scale(bn.weight, bn.running_var, bn.eps).detach()
             s = torch.where(s == 0, torch.ones_like(s), s)[:, None, None, None]
             return log5_quantize(layer.weight * s)[0] / s
         quantized = (self.quantize_weights or self.fold_aware
