@@ -175,6 +175,33 @@ def test_fold_aware_option_trains_exports_and_guards_resume(tmp_path, train, cap
     assert "--fold-aware is a CAT phase-1 option" in capsys.readouterr().err
 
 
+def test_phase_two_distils_from_phase_one_end(tmp_path, train, capsys, data):
+    """--quant-teacher phase1: phase 2 matches phase 1's own end (OUT/cat_bn-end.pt)."""
+    run, plain = tmp_path / "qt", tmp_path / "plain"
+    train(run, "--quant-teacher", "phase1", "--distill", "1")
+    assert "phase 2 distils from phase 1's end" in (run / "train.log").read_text()
+    assert_export_is_exact(run)
+    # --distill 1: phase 2's loss is the distillation alone, so without the teacher (and with
+    # the same phase 1) phase 2 trains other weights
+    train(plain, "--distill", "1")
+    phase1 = [torch.load(r / "cat_bn-end.pt", weights_only=False)["model"] for r in (run, plain)]
+    assert all(torch.equal(phase1[0][k], phase1[1][k]) for k in phase1[0])
+    final = [torch.load(r / "final.pt", weights_only=False)["model"] for r in (run, plain)]
+    assert not torch.equal(final[0]["fc.weight"], final[1]["fc.weight"])
+    # a resumed phase 2 loads the teacher from the run folder: without it, one clear error
+    (run / "cat_bn-end.pt").unlink()
+    args = ["train", "--data", data, "--out", str(run), "--subset", "128", "--batch", "32",
+            "--epochs", "1", "--quant-epochs", "2", "--max-steps", "2", "--resume",
+            "--quant-teacher", "phase1"]
+    assert cli_main(args) == 2
+    assert "--quant-teacher phase1:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        cli_main(["train", "--data", data, "--out", str(run), "--mode", "float",
+                  "--quant-teacher", "phase1"])
+    assert e.value.code == 2
+    assert "--quant-teacher phase1 is a CAT phase-2 option" in capsys.readouterr().err
+
+
 def test_vgg16_trains_a_few_steps(tmp_path, train):
     train(tmp_path, "--arch", "vgg16", "--max-steps", "1", "--T", "6")
     art = load_artifact(tmp_path / "model.catsnn")

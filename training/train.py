@@ -83,8 +83,13 @@ def parse_args(argv=None):
     p.add_argument("--teacher", default=None,
                    help="final.pt of a trained network (e.g. the float baseline) to distil from")
     p.add_argument("--distill", type=float, default=0.5,
-                   help="weight of the distillation loss when --teacher is given (0..1)")
+                   help="weight of the distillation loss when there is a teacher (--teacher, "
+                        "--quant-teacher phase1): 0..1")
     p.add_argument("--distill-temp", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--quant-teacher", choices=["teacher", "phase1"], default="teacher",
+                   help="whom phase 2 distils from: the --teacher network, or phase 1's end "
+                        "(OUT/cat_bn-end.pt: the same network with BatchNorm and float weights, "
+                        "which the quantised network should match)")
     p.add_argument("--firing", choices=["floor", "round"], default="floor",
                    help="firing rule; 'round' only for the comparison in docs/numerics.md "
                         "(the artifact format knows 'floor' only, so it is not exported)")
@@ -125,6 +130,8 @@ def parse_args(argv=None):
         p.error("--average-from takes a phase-2 epoch of a CAT run: 1..--quant-epochs")
     if a.fold_aware and a.mode != "cat":
         p.error("--fold-aware is a CAT phase-1 option (--mode cat)")
+    if a.quant_teacher == "phase1" and a.mode != "cat":
+        p.error("--quant-teacher phase1 is a CAT phase-2 option (--mode cat)")
     if a.time_budget and a.resume:
         p.error("--resume continues a fixed schedule: pass the --epochs/--quant-epochs that "
                 "the time-budgeted run logged, without --time-budget")
@@ -392,8 +399,9 @@ def load_init(model: CatNet, path: str) -> None:
         raise UserError(f"--init {path}: not a final.pt of this --arch ({e})") from None
 
 
-def load_teacher(path, device):
-    """A trained network from a final.pt, frozen, for knowledge distillation."""
+def load_teacher(path, device, option="--teacher"):
+    """A trained network from a final.pt, frozen, for knowledge distillation; option: what
+    named the file, for the error."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
         net = CatNet(ck["args"]["arch"], ck["form"], ck["args"]["T"], ck["model"]["fc.weight"].shape[0],
@@ -401,9 +409,9 @@ def load_teacher(path, device):
                      fold_aware=ck["args"].get("fold_aware", False))
         net.load_state_dict(ck["model"])
     except FileNotFoundError:
-        raise UserError(f"--teacher {path}: no such file") from None
+        raise UserError(f"{option} {path}: no such file") from None
     except (KeyError, RuntimeError, TypeError) as e:
-        raise UserError(f"--teacher {path}: not a catsnn final.pt ({e})") from None
+        raise UserError(f"{option} {path}: not a catsnn final.pt ({e})") from None
     net = net.to(device).to(memory_format=torch.channels_last).eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -510,6 +518,12 @@ def train(a, out: Path, ranks: Ranks) -> int:
             if ranks.main:
                 log.line(f"phase 2: BatchNorm folded, 5-bit log weights; test top-1 right "
                          f"after folding+quantising: {evaluate(model.to(device), test, device):.4f}")
+        if form == "folded" and a.quant_teacher == "phase1":
+            if ranks.world > 1:
+                dist.barrier()    # rank 0 has written phase 1's end
+            teacher = load_teacher(out / "cat_bn-end.pt", device, "--quant-teacher phase1:")
+            if ranks.main:
+                log.line(f"phase 2 distils from phase 1's end ({out / 'cat_bn-end.pt'})")
         model = model.to(device).to(memory_format=torch.channels_last)
         trained = ranks.wrap(model)
         opt = make_optimizer(model, form, a)
