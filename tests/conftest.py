@@ -46,3 +46,22 @@ def soc_sim():
     from catsnn.host.simulation import SimulatedSoC
     with SimulatedSoC(CoreConfig.compact(16)) as s:
         yield s
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The ULX3S bitstream test runs last: its build runs beside the others (background_build)."""
+    from background_build import TEST
+    late = [i for i in items if i.nodeid.endswith(TEST.split("/", 1)[1])]
+    items[:] = [i for i in items if i not in late] + late
+
+
+def pytest_collection_finish(session):
+    from background_build import TEST, ulx3s
+    if not session.config.option.collectonly and \
+            any(i.nodeid.endswith(TEST.split("/", 1)[1]) for i in session.items):
+        ulx3s.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from background_build import ulx3s
+    ulx3s.stop()        # a run that ends early (-x, Ctrl-C) leaves no tools running
