@@ -8,6 +8,8 @@ from catsnn.artifact import load_artifact
 from catsnn.cli import main as cli_main
 from catsnn.host.backends import AnnBackend, ReferenceBackend
 from catsnn.host.evaluate import compare
+from catsnn.training.cat_layers import log5_quantize
+from catsnn.training.net import CatNet
 from catsnn.training.train import augment
 
 
@@ -333,3 +335,62 @@ def test_torchrun_two_processes_train_resume_and_match_one(tmp_path, data):
         moved = (a[k] - s0[k]).abs().max().item()
         diff = (a[k] - b[k]).abs().max().item()
         assert moved > 0 and diff <= 1e-3 * moved + 1e-6, (k, moved, diff)
+
+
+def test_incremental_quantisation_freezes_the_largest_weights_first():
+    """INQ's unit: each layer's largest weights frozen at their 5-bit log values, the rest
+    float; an optimiser step moves only the rest; at fraction 1 every weight is what the
+    export's quantiser (log5_quantize with the same per-layer offset) makes of it."""
+    from catsnn.training.train import IncrementalQuantization
+    torch.manual_seed(0)
+    net = CatNet("compact", "folded")
+    net.quantize_weights = False
+    inq = IncrementalQuantization(net)
+    assert [inq.fraction(e, 6) for e in (0, 1, 2, 6)] == [0.5, 0.75, 0.875, 1.0]
+    w0 = [l.weight.detach().clone() for l in inq.layers(net)]
+    inq.freeze(net, 0.5)
+    for i, layer in enumerate(inq.layers(net)):
+        w, frozen = layer.weight.detach(), inq.frozen[i]
+        assert int(frozen.sum()) == -(-w.numel() // 2), f"layer {i}: {int(frozen.sum())} frozen"
+        assert w0[i].abs()[frozen].min() >= w0[i].abs()[~frozen].max(), f"layer {i}: not the largest"
+        assert torch.equal(w[~frozen], w0[i][~frozen]), f"layer {i}: a float weight changed"
+        q = log5_quantize(w0[i])[0]
+        assert torch.equal(w[frozen], q[frozen]), f"layer {i}: frozen weights not quantised"
+    before = [l.weight.detach().clone() for l in inq.layers(net)]
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    net(torch.rand(2, 3, 32, 32)).sum().backward()
+    opt.step()
+    inq.restore(net)
+    for i, (layer, b) in enumerate(zip(inq.layers(net), before)):
+        frozen = inq.frozen[i]
+        assert torch.equal(layer.weight[frozen], b[frozen]), f"layer {i}: a frozen weight moved"
+        assert not torch.equal(layer.weight[~frozen], b[~frozen]), f"layer {i}: nothing trained"
+    inq.freeze(net, 1.0)
+    for i, layer in enumerate(inq.layers(net)):
+        assert inq.frozen[i].all()
+        assert torch.equal(layer.weight, log5_quantize(layer.weight)[0]), f"layer {i}"
+
+
+def test_incremental_phase_two_trains_exports_and_resumes(tmp_path, train, capsys, data):
+    """--incremental: phase 2 logs the frozen fraction per epoch, ends with every weight 5-bit
+    log (the export is exact), and a resumed run continues the same frozen sets."""
+    train(tmp_path, "--incremental", "--quant-epochs", "2")
+    assert "phase 2 quantises incrementally" in (tmp_path / "train.log").read_text()
+    hist = [json.loads(l) for l in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [h.get("frozen") for h in hist] == [None, 0.5, 0.75]
+    assert_export_is_exact(tmp_path)
+    ck = torch.load(tmp_path / "last.pt", weights_only=False)
+    frozen_before = ck["incremental"]["frozen"]
+    assert [round(float(f.float().mean()), 2) for f in frozen_before] == [0.75] * 7
+    train(tmp_path, "--incremental", "--quant-epochs", "3", "--resume")
+    ck = torch.load(tmp_path / "last.pt", weights_only=False)
+    for before, after in zip(frozen_before, ck["incremental"]["frozen"]):
+        assert after[before].all() and after.float().mean() >= 0.875    # frozen stay frozen
+    net = CatNet("compact", "folded")
+    net.load_state_dict(torch.load(tmp_path / "final.pt", weights_only=False)["model"])
+    for layer in [*net.convs, net.fc]:
+        assert torch.equal(layer.weight, log5_quantize(layer.weight)[0])
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--data", data, "--out", str(tmp_path), "--incremental",
+                  "--average-from", "1"])
+    assert "--incremental is a CAT phase-2 option" in capsys.readouterr().err

@@ -38,6 +38,7 @@ import torch.nn.functional as Fn
 from catsnn.codings import CODINGS, LOG_TTFS, Coding, CodingError
 from catsnn.data import download_cifar, load_split
 from catsnn.errors import UserError
+from catsnn.numerics import quantize_weight_codes, weight_exponent_offset, weight_values
 from catsnn.training.net import ARCHS, CatNet, fold_bn
 
 
@@ -108,6 +109,10 @@ def parse_args(argv=None):
                    help="phase 2: from its epoch EPOCH (1 = the first) on, average the weights "
                         "over every step (SWA); the average is evaluated, checkpointed and "
                         "exported. 0: the last step's weights")
+    p.add_argument("--incremental", action="store_true",
+                   help="phase 2 by incremental quantisation (INQ): each epoch freezes more of "
+                        "each layer's largest weights at their 5-bit log values (1/2, 3/4, 7/8, "
+                        "...) while the rest train in float; the rest is quantised at the end")
     p.add_argument("--subset", type=int, default=0,
                    help="use only the first N training and test images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -128,6 +133,8 @@ def parse_args(argv=None):
         p.error("--time-budget must be >= 0")
     if a.average_from and (a.mode != "cat" or not 1 <= a.average_from <= a.quant_epochs):
         p.error("--average-from takes a phase-2 epoch of a CAT run: 1..--quant-epochs")
+    if a.incremental and (a.mode != "cat" or a.average_from):
+        p.error("--incremental is a CAT phase-2 option (--mode cat), without --average-from")
     if a.fold_aware and a.mode != "cat":
         p.error("--fold-aware is a CAT phase-1 option (--mode cat)")
     if a.quant_teacher == "phase1" and a.mode != "cat":
@@ -205,6 +212,68 @@ class WeightAverage:
 
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "updates": self.updates}
+
+
+class IncrementalQuantization:
+    """Phase 2 by incremental network quantisation (INQ, Zhou et al. 2017, made for power-of-two
+    weights): in each layer (the convs and the FC) the largest weights are quantised to 5-bit
+    log values and frozen first, and the rest go on training in float so that they make up for
+    the frozen ones' rounding; the frozen fraction grows each epoch, and what is left is
+    quantised at the end.
+
+    The per-layer offset k (numerics.weight_exponent_offset) is fixed when phase 2 starts, so a
+    frozen code means the same weight until the export, which finds the same k (the largest
+    weight, frozen first, is already a power of two and nothing grows past it). Frozen weights
+    are written back after every optimiser step: the step (momentum, weight decay) may move
+    them, the next forward pass sees them unchanged.
+    """
+
+    def __init__(self, model: CatNet, state: dict | None = None):
+        layers = self.layers(model)
+        if state is not None:
+            self.k, self.frozen, self.values = state["k"], state["frozen"], state["values"]
+        else:
+            self.k = [weight_exponent_offset(l.weight) for l in layers]
+            self.frozen = [torch.zeros(l.weight.shape, dtype=torch.bool) for l in layers]
+            self.values = [torch.zeros(l.weight.shape) for l in layers]
+
+    @staticmethod
+    def layers(model: CatNet) -> list:
+        return [*model.convs, model.fc]
+
+    @staticmethod
+    def fraction(epoch: int, epochs: int) -> float:
+        """Frozen fraction while phase-2 epoch `epoch` (0-based) trains: 1/2, 3/4, 7/8, ...;
+        1 after the last."""
+        return 1.0 if epoch >= epochs else 1.0 - 0.5 ** (epoch + 1)
+
+    @torch.no_grad()
+    def freeze(self, model: CatNet, fraction: float) -> None:
+        """Freezes the largest of each layer's still-float weights, at their 5-bit log values,
+        until `fraction` of the layer is frozen."""
+        for i, layer in enumerate(self.layers(model)):
+            w, frozen = layer.weight, self.frozen[i].to(layer.weight.device)
+            more = math.ceil(fraction * w.numel()) - int(frozen.sum())
+            if more > 0:
+                mag = w.detach().abs().masked_fill(frozen, -1.0).flatten()
+                pick = torch.topk(mag, more).indices
+                frozen = frozen.flatten()
+                frozen[pick] = True
+                frozen = frozen.view(w.shape)
+                q = weight_values(quantize_weight_codes(w, self.k[i]), self.k[i], dtype=w.dtype)
+                values = torch.where(frozen, q, self.values[i].to(w.device, w.dtype))
+                self.frozen[i], self.values[i] = frozen.cpu(), values.cpu()
+        self.restore(model)
+
+    @torch.no_grad()
+    def restore(self, model: CatNet) -> None:
+        for i, layer in enumerate(self.layers(model)):
+            w = layer.weight
+            w.copy_(torch.where(self.frozen[i].to(w.device), self.values[i].to(w.device, w.dtype),
+                                w))
+
+    def state(self) -> dict:
+        return {"k": self.k, "frozen": self.frozen, "values": self.values}
 
 
 class Logger:
@@ -464,6 +533,7 @@ def train(a, out: Path, ranks: Ranks) -> int:
     train_images, train_labels = train.images.to(device), train.labels.to(device)
     plan = phases(a)
     start_phase, start_epoch, model, opt_state, avg_state = 0, 0, None, None, None
+    inq_state = None
     if a.resume and not (out / "last.pt").exists():
         log.line(f"--resume: no {out / 'last.pt'} yet, starting from scratch")
     if a.resume and (out / "last.pt").exists():
@@ -482,6 +552,7 @@ def train(a, out: Path, ranks: Ranks) -> int:
         model.load_state_dict(ck["model"])
         opt_state = ck["optimizer"]
         avg_state = ck.get("average")
+        inq_state = ck.get("incremental")
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
         log.line(f"resumed from {out / 'last.pt'}: phase {ck['form']} epoch {start_epoch}")
@@ -533,11 +604,22 @@ def train(a, out: Path, ranks: Ranks) -> int:
         # phase 2's weight average (--average-from): evaluated, checkpointed and exported
         avg = WeightAverage(model, avg_state) if a.average_from and form == "folded" else None
         avg_state = None
+        # --incremental: the weights the model computes with are its own (frozen ones exact)
+        inq = IncrementalQuantization(model, inq_state) if a.incremental and form == "folded" \
+            else None
+        inq_state = None
+        if inq:
+            model.quantize_weights = False
+            if ranks.main:
+                log.line("phase 2 quantises incrementally: each epoch freezes more of each "
+                         "layer's largest weights (1/2, 3/4, 7/8, ...), the rest at the end")
         total = epochs * steps_per_epoch
         first_epoch = start_epoch if pi == start_phase else 0
         epoch, epoch_seconds = first_epoch, []
         while epoch < epochs:
             model.train()
+            if inq:
+                inq.freeze(model, inq.fraction(epoch, epochs))
             perm = torch.randperm(len(train), generator=gen)
             t0, seen = time.time(), 0
             # sums stay on the device: a .item() per step would stall a GPU every step
@@ -566,6 +648,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if inq:
+                    inq.restore(model)
                 if avg and epoch + 1 >= a.average_from:
                     avg.update(model)
                 seen += len(idx)
@@ -585,6 +669,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
             rec = dict(phase=form, epoch=epoch + 1, train_loss=loss_sum.item() / seen,
                        train_acc=correct.item() / seen, seconds=round(el, 1),
                        lr=opt.param_groups[0]["lr"])
+            if inq:    # test_acc below: this network, its unfrozen weights still float
+                rec["frozen"] = inq.fraction(epoch, epochs)
             if (epoch + 1) % a.eval_every == 0 or epoch + 1 == epochs:
                 recalibrate_bn(model, train_images, device)      # every rank: same result
                 if ranks.main:
@@ -599,7 +685,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
                 save(out / "last.pt", form=form, phase_index=pi, epoch=epoch + 1,
                      model=model.state_dict(), optimizer=opt.state_dict(), args=vars(a),
                      generator=gen.get_state(), torch_rng=torch.get_rng_state(),
-                     average=avg.state() if avg else None)
+                     average=avg.state() if avg else None,
+                     incremental=inq.state() if inq else None)
             epoch += 1
             epoch_seconds.append(time.time() - t0)
             if budget and epoch < epochs:
@@ -617,6 +704,9 @@ def train(a, out: Path, ranks: Ranks) -> int:
                         a.quant_epochs = epochs
         if avg and avg.updates:  # from here on the average is the phase's result
             model = avg.model
+        if inq:                  # the last of the float weights: now all are 5-bit log
+            inq.freeze(model, 1.0)
+            model.quantize_weights = True
         # a copy of the phase's end lets a later phase be rerun with other settings
         if ranks.main:
             save(out / f"{form}-end.pt", form=form, phase_index=pi, epoch=epochs,
