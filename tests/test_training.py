@@ -394,3 +394,42 @@ def test_incremental_phase_two_trains_exports_and_resumes(tmp_path, train, capsy
         cli_main(["train", "--data", data, "--out", str(tmp_path), "--incremental",
                   "--average-from", "1"])
     assert "--incremental is a CAT phase-2 option" in capsys.readouterr().err
+
+
+def test_phase_two_from_the_average_of_phase_one_ends(tmp_path, train, capsys, data):
+    """--phase1-from A B: no phase-1 step; phase 2 starts from the mean of the two phase-1
+    ends (weights exactly; BatchNorm statistics are re-estimated), exports exactly, resumes."""
+    a, b, soup = tmp_path / "a", tmp_path / "b", tmp_path / "soup"
+    train(a, "--quantize-first-layer")
+    train(b, "--quantize-first-layer", "--seed", "1")
+    ends = [a / "cat_bn-end.pt", b / "cat_bn-end.pt"]
+    train(soup, "--quantize-first-layer", "--phase1-from", *map(str, ends))
+    hist = [json.loads(l) for l in (soup / "history.jsonl").read_text().splitlines()]
+    assert [h["phase"] for h in hist] == ["folded"]                 # phase 1 ran no step
+    assert "the average of 2 phase-1 end(s)" in (soup / "train.log").read_text()
+    states = [torch.load(p, weights_only=False)["model"] for p in ends]
+    start = torch.load(soup / "cat_bn-end.pt", weights_only=False)["model"]
+    assert not torch.equal(states[0]["convs.3.weight"], states[1]["convs.3.weight"])
+    for k in start:
+        if start[k].is_floating_point() and "running" not in k:    # not re-estimated ones
+            assert torch.equal(start[k], (states[0][k] + states[1][k]) / 2), k
+    assert_export_is_exact(soup)
+    train(soup, "--quantize-first-layer", "--phase1-from", *map(str, ends),
+          "--quant-epochs", "2", "--resume")                        # last.pt wins over the ends
+    hist = [json.loads(l) for l in (soup / "history.jsonl").read_text().splitlines()]
+    assert [(h["phase"], h["epoch"]) for h in hist] == [("folded", 1), ("folded", 2)]
+    # a phase-1 end of another network, a folded network, a missing file: one error each
+    for bad, says in ((a / "final.pt", "a 'folded' network, not a phase-1 end"),
+                      (tmp_path / "none.pt", "no such file"),
+                      (a / "train.log", "not a catsnn checkpoint")):
+        assert cli_main(["train", "--data", data, "--out", str(tmp_path / "x"),
+                         "--quantize-first-layer", "--phase1-from", str(ends[0]), str(bad)]) == 2
+        assert f"--phase1-from {bad}: {says}" in capsys.readouterr().err
+    assert cli_main(["train", "--data", data, "--out", str(tmp_path / "x"),
+                     "--phase1-from", str(ends[0])]) == 2
+    assert "trained with --quantize-first-layer True, this run has False" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--data", data, "--out", str(tmp_path / "x"), "--phase1-from",
+                  str(ends[0]), "--init", str(ends[1])])
+    assert "--phase1-from replaces phase 1" in capsys.readouterr().err

@@ -95,11 +95,15 @@ def coded_activation(x: torch.Tensor, coding, T: int) -> torch.Tensor:
     return _Coded.apply(x, s, M)
 
 
+def log5_values(w: torch.Tensor, k: int) -> torch.Tensor:
+    """The nearest 5-bit logarithmic weights with offset k, as values (no gradient path)."""
+    return weight_values(quantize_weight_codes(w, k), k, dtype=w.dtype)
+
+
 def log5_quantize(w: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Weights -> nearest 5-bit logarithmic weights (per-layer offset k), straight-through grad."""
     k = weight_exponent_offset(w)
-    q = weight_values(quantize_weight_codes(w, k), k, dtype=w.dtype)
-    return w + (q - w).detach(), k
+    return w + (log5_values(w, k) - w).detach(), k
 
 
-__all__ = ["log_ttfs_activation", "coded_activation", "log5_quantize", "NO_SPIKE"]
+__all__ = ["log_ttfs_activation", "coded_activation", "log5_values", "log5_quantize", "NO_SPIKE"]

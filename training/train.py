@@ -38,7 +38,8 @@ import torch.nn.functional as Fn
 from catsnn.codings import CODINGS, LOG_TTFS, Coding, CodingError
 from catsnn.data import download_cifar, load_split
 from catsnn.errors import UserError
-from catsnn.numerics import quantize_weight_codes, weight_exponent_offset, weight_values
+from catsnn.numerics import weight_exponent_offset
+from catsnn.training.cat_layers import log5_values
 from catsnn.training.net import ARCHS, CatNet, fold_bn
 
 
@@ -113,6 +114,11 @@ def parse_args(argv=None):
                    help="phase 2 by incremental quantisation (INQ): each epoch freezes more of "
                         "each layer's largest weights at their 5-bit log values (1/2, 3/4, 7/8, "
                         "...) while the rest train in float; the rest is quantised at the end")
+    p.add_argument("--phase1-from", nargs="+", default=None, metavar="CAT_BN_END_PT",
+                   help="skip phase 1: phase 2 starts from the uniform average of these phase-1 "
+                        "ends (OUT/cat_bn-end.pt of CAT runs with this --arch, --T, --coding, "
+                        "--quantize-first-layer and --fold-aware, e.g. the same command with "
+                        "other --seed values: a 'model soup'); one file: phase 2 from that end")
     p.add_argument("--subset", type=int, default=0,
                    help="use only the first N training and test images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -139,6 +145,9 @@ def parse_args(argv=None):
         p.error("--fold-aware is a CAT phase-1 option (--mode cat)")
     if a.quant_teacher == "phase1" and a.mode != "cat":
         p.error("--quant-teacher phase1 is a CAT phase-2 option (--mode cat)")
+    if a.phase1_from and (a.mode != "cat" or a.init or a.time_budget):
+        p.error("--phase1-from replaces phase 1 of a CAT run (--mode cat): without --init "
+                "(the phase-1 ends are the start) and without --time-budget")
     if a.time_budget and a.resume:
         p.error("--resume continues a fixed schedule: pass the --epochs/--quant-epochs that "
                 "the time-budgeted run logged, without --time-budget")
@@ -260,8 +269,7 @@ class IncrementalQuantization:
                 frozen = frozen.flatten()
                 frozen[pick] = True
                 frozen = frozen.view(w.shape)
-                q = weight_values(quantize_weight_codes(w, self.k[i]), self.k[i], dtype=w.dtype)
-                values = torch.where(frozen, q, self.values[i].to(w.device, w.dtype))
+                values = torch.where(frozen, log5_values(w, self.k[i]), self.values[i].to(w.device, w.dtype))
                 self.frozen[i], self.values[i] = frozen.cpu(), values.cpu()
         self.restore(model)
 
@@ -468,6 +476,38 @@ def load_init(model: CatNet, path: str) -> None:
         raise UserError(f"--init {path}: not a final.pt of this --arch ({e})") from None
 
 
+PHASE1_KEYS = (("arch", None), ("T", None), ("mode", None), ("dataset", None),
+               ("coding", LOG_TTFS), ("quantize_first_layer", False), ("fold_aware", False))
+
+
+def average_phase1_ends(paths: list[str], a) -> dict:
+    """The uniform average of phase-1 ends (a "model soup", Wortsman et al. 2022).
+
+    Runs fine-tuned from the same network (--init) with different seeds stay in one basin of
+    the loss, so their average is a network too, and a better one than each (docs/training.md,
+    run W). Every file must be a phase-1 end of a run with this run's network settings; the
+    BatchNorm running statistics are averaged here and re-estimated before folding."""
+    states = []
+    for path in paths:
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=False)
+            form, args, state = ck["form"], ck["args"], ck["model"]
+        except FileNotFoundError:
+            raise UserError(f"--phase1-from {path}: no such file") from None
+        except Exception as e:  # a torch.load of a wrong file raises many kinds
+            raise UserError(f"--phase1-from {path}: not a catsnn checkpoint ({e})") from None
+        if form != "cat_bn":
+            raise UserError(f"--phase1-from {path}: a {form!r} network, not a phase-1 end "
+                            f"(OUT/cat_bn-end.pt)")
+        for key, before in PHASE1_KEYS:
+            if args.get(key, before) != getattr(a, key):
+                raise UserError(f"--phase1-from {path}: trained with --{key.replace('_', '-')} "
+                                f"{args.get(key, before)}, this run has {getattr(a, key)}")
+        states.append(state)
+    return {k: sum(s[k] for s in states) / len(states) if v.is_floating_point() else v
+            for k, v in states[0].items()}
+
+
 def load_teacher(path, device, option="--teacher"):
     """A trained network from a final.pt, frozen, for knowledge distillation; option: what
     named the file, for the error."""
@@ -538,9 +578,7 @@ def train(a, out: Path, ranks: Ranks) -> int:
         log.line(f"--resume: no {out / 'last.pt'} yet, starting from scratch")
     if a.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", weights_only=False)
-        for key, before in (("arch", None), ("T", None), ("mode", None), ("dataset", None),
-                            ("coding", LOG_TTFS), ("quantize_first_layer", False),
-                            ("fold_aware", False)):
+        for key, before in PHASE1_KEYS:
             if ck["args"].get(key, before) != getattr(a, key):
                 raise UserError(f"--resume with --{key.replace('_', '-')} {getattr(a, key)} "
                                  f"but {out / 'last.pt'} was trained with "
@@ -563,6 +601,13 @@ def train(a, out: Path, ranks: Ranks) -> int:
         if a.init:
             load_init(model, a.init)
         log.line(f"catsnn train {json.dumps(vars(a))}")
+        if a.phase1_from:   # phase 1 is done: its loop below runs no step, saves its end
+            model.load_state_dict(average_phase1_ends(a.phase1_from, a))
+            start_epoch = plan[0][1]
+            if ranks.main:
+                recalibrate_bn(model, train_images, device)
+                log.line(f"phase 1: the average of {len(a.phase1_from)} phase-1 end(s), "
+                         f"test top-1 {evaluate(model.to(device), test, device):.4f}")
     nweights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight")
                    and p.ndim > 1)
     log.line(f"{a.arch}: {nweights:,} weights = {nweights * 5:,} bits at 5 bits; "
