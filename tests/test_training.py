@@ -228,7 +228,25 @@ def test_distillation_from_a_teacher(tmp_path, train):
     train(tmp_path / "kd", "--teacher", str(tmp_path / "float" / "final.pt"), "--distill", "0.7")
     assert "final test top-1" in (tmp_path / "kd" / "train.log").read_text()
     assert json.loads((tmp_path / "kd" / "train.log").read_text().splitlines()[0]
-                      .split(" ", 2)[2])["teacher"].endswith("final.pt")
+                      .split(" ", 2)[2])["teacher"][0].endswith("final.pt")
+
+
+def test_an_ensemble_of_teachers_gives_its_mean_probabilities(tmp_path, train):
+    from catsnn.training.train import distillation_targets
+    g = torch.Generator().manual_seed(0)
+    nets = [torch.nn.Linear(4, 3) for _ in range(2)]
+    x = torch.randn(5, 4, generator=g)
+    mean = (torch.softmax(nets[0](x) / 4, 1) + torch.softmax(nets[1](x) / 4, 1)) / 2
+    assert torch.allclose(distillation_targets(nets, x, 4.0), mean, atol=1e-7)
+    assert torch.equal(distillation_targets(nets[:1], x, 2.0), torch.softmax(nets[0](x) / 2, 1))
+    # wired into training: the same teacher twice is that teacher, bit for bit
+    teacher = tmp_path / "float" / "final.pt"
+    train(tmp_path / "float", "--mode", "float")
+    train(tmp_path / "one", "--teacher", str(teacher))
+    train(tmp_path / "two", "--teacher", str(teacher), str(teacher))
+    one, two = (torch.load(tmp_path / r / "final.pt", weights_only=False)["model"]
+                for r in ("one", "two"))
+    assert all(torch.equal(one[k], two[k]) for k in one)
 
 
 def test_bn_recalibration_estimates_the_statistics():

@@ -82,8 +82,9 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=5, help="test-set evaluation every N epochs")
     p.add_argument("--max-steps", type=int, default=0,
                    help="stop each phase after this many steps (smoke tests); 0 = full epochs")
-    p.add_argument("--teacher", default=None,
-                   help="final.pt of a trained network (e.g. the float baseline) to distil from")
+    p.add_argument("--teacher", nargs="+", default=None, metavar="FINAL_PT",
+                   help="final.pt of a trained network (e.g. the float baseline) to distil from; "
+                        "several: an ensemble, its mean softened class probabilities")
     p.add_argument("--distill", type=float, default=0.5,
                    help="weight of the distillation loss when there is a teacher (--teacher, "
                         "--quant-teacher phase1): 0..1")
@@ -527,6 +528,13 @@ def load_teacher(path, device, option="--teacher"):
     return net
 
 
+@torch.no_grad()
+def distillation_targets(teachers: list, x: torch.Tensor, temp: float) -> torch.Tensor:
+    """The teachers' mean class probabilities at temperature temp: an ensemble's soft labels
+    (Hinton et al. 2015); with one teacher, its own."""
+    return torch.stack([Fn.softmax(t(x) / temp, 1) for t in teachers]).mean(0)
+
+
 def save(path: Path, **state):
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -616,7 +624,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
              (f"; {ranks.world} ranks, {a.batch // ranks.world} images each per step"
               if ranks.world > 1 else ""))
 
-    teacher = load_teacher(a.teacher, device) if a.teacher else None
+    # an ensemble of one or more networks; distillation targets their mean soft probabilities
+    teachers = [load_teacher(t, device) for t in a.teacher] if a.teacher else []
     steps_per_epoch = len(train) // a.batch
     if steps_per_epoch == 0:
         raise UserError(f"{len(train)} training images < batch {a.batch}")
@@ -637,7 +646,7 @@ def train(a, out: Path, ranks: Ranks) -> int:
         if form == "folded" and a.quant_teacher == "phase1":
             if ranks.world > 1:
                 dist.barrier()    # rank 0 has written phase 1's end
-            teacher = load_teacher(out / "cat_bn-end.pt", device, "--quant-teacher phase1:")
+            teachers = [load_teacher(out / "cat_bn-end.pt", device, "--quant-teacher phase1:")]
             if ranks.main:
                 log.line(f"phase 2 distils from phase 1's end ({out / 'cat_bn-end.pt'})")
         model = model.to(device).to(memory_format=torch.channels_last)
@@ -684,9 +693,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
                 y = train_labels[idx][mine]
                 logits = trained(x)
                 loss = Fn.cross_entropy(logits, y, label_smoothing=a.label_smoothing)
-                if teacher is not None:
-                    with torch.no_grad():
-                        soft = Fn.softmax(teacher(x) / a.distill_temp, 1)
+                if teachers:
+                    soft = distillation_targets(teachers, x, a.distill_temp)
                     kd = Fn.kl_div(Fn.log_softmax(logits / a.distill_temp, 1), soft,
                                    reduction="batchmean") * a.distill_temp ** 2
                     loss = (1 - a.distill) * loss + a.distill * kd
