@@ -270,7 +270,8 @@ class IncrementalQuantization:
                 frozen = frozen.flatten()
                 frozen[pick] = True
                 frozen = frozen.view(w.shape)
-                values = torch.where(frozen, log5_values(w, self.k[i]), self.values[i].to(w.device, w.dtype))
+                values = torch.where(frozen, log5_values(w, self.k[i]),
+                                     self.values[i].to(w.device, w.dtype))
                 self.frozen[i], self.values[i] = frozen.cpu(), values.cpu()
         self.restore(model)
 
@@ -477,7 +478,8 @@ def load_init(model: CatNet, path: str) -> None:
         raise UserError(f"--init {path}: not a final.pt of this --arch ({e})") from None
 
 
-PHASE1_KEYS = (("arch", None), ("T", None), ("mode", None), ("dataset", None),
+# the settings that make a checkpoint's network this run's (name, value before the option existed)
+NETWORK_SETTINGS = (("arch", None), ("T", None), ("mode", None), ("dataset", None),
                ("coding", LOG_TTFS), ("quantize_first_layer", False), ("fold_aware", False))
 
 
@@ -500,7 +502,7 @@ def average_phase1_ends(paths: list[str], a) -> dict:
         if form != "cat_bn":
             raise UserError(f"--phase1-from {path}: a {form!r} network, not a phase-1 end "
                             f"(OUT/cat_bn-end.pt)")
-        for key, before in PHASE1_KEYS:
+        for key, before in NETWORK_SETTINGS:
             if args.get(key, before) != getattr(a, key):
                 raise UserError(f"--phase1-from {path}: trained with --{key.replace('_', '-')} "
                                 f"{args.get(key, before)}, this run has {getattr(a, key)}")
@@ -586,7 +588,7 @@ def train(a, out: Path, ranks: Ranks) -> int:
         log.line(f"--resume: no {out / 'last.pt'} yet, starting from scratch")
     if a.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", weights_only=False)
-        for key, before in PHASE1_KEYS:
+        for key, before in NETWORK_SETTINGS:
             if ck["args"].get(key, before) != getattr(a, key):
                 raise UserError(f"--resume with --{key.replace('_', '-')} {getattr(a, key)} "
                                  f"but {out / 'last.pt'} was trained with "
@@ -612,8 +614,8 @@ def train(a, out: Path, ranks: Ranks) -> int:
         if a.phase1_from:   # phase 1 is done: its loop below runs no step, saves its end
             model.load_state_dict(average_phase1_ends(a.phase1_from, a))
             start_epoch = plan[0][1]
+            recalibrate_bn(model, train_images, device)      # every rank: same result
             if ranks.main:
-                recalibrate_bn(model, train_images, device)
                 log.line(f"phase 1: the average of {len(a.phase1_from)} phase-1 end(s), "
                          f"test top-1 {evaluate(model.to(device), test, device):.4f}")
     nweights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight")
