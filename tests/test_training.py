@@ -451,3 +451,50 @@ def test_phase_two_from_the_average_of_phase_one_ends(tmp_path, train, capsys, d
         cli_main(["train", "--data", data, "--out", str(tmp_path / "x"), "--phase1-from",
                   str(ends[0]), "--init", str(ends[1])])
     assert "--phase1-from replaces phase 1" in capsys.readouterr().err
+
+
+def test_grid_distance_pulls_each_weight_toward_its_power_of_two():
+    """--grid-pull's term: (1/2) sum (w - q(w))^2 with q the export's quantiser and no gradient
+    through q, so its gradient is w - q(w); it is zero on the grid, and a small step on it alone
+    moves every weight toward the power of two it rounds to without changing any code."""
+    from catsnn.training.train import grid_distance
+    torch.manual_seed(0)
+    net = CatNet("compact", "folded")
+    layers = [*net.convs, net.fc]
+    before = [l.weight.detach().clone() for l in layers]
+    grid_distance(net).backward()
+    for i, (layer, w) in enumerate(zip(layers, before)):
+        q = log5_quantize(w)[0]
+        assert torch.allclose(layer.weight.grad, w - q, rtol=0, atol=1e-7), f"layer {i}"
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.sub_(0.5 * layer.weight.grad)
+    for i, (layer, w) in enumerate(zip(layers, before)):
+        q = log5_quantize(w)[0]
+        assert torch.equal(log5_quantize(layer.weight.detach())[0], q), f"layer {i}: a code moved"
+        moved = (layer.weight.detach() - q).abs() <= (w - q).abs()
+        assert moved.all(), f"layer {i}: a weight moved away from its power of two"
+        assert (layer.weight.detach() - q).abs().sum() < (w - q).abs().sum()
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.copy_(log5_quantize(layer.weight)[0])
+    assert float(grid_distance(net)) == 0.0
+
+
+def test_grid_pull_trains_exports_and_is_checked(tmp_path, train, capsys, data):
+    """--grid-pull C: phase 1 is unchanged, phase 2 trains other weights than without the pull
+    and exports exactly; a negative C or one with --incremental is one error."""
+    pulled, plain = tmp_path / "pulled", tmp_path / "plain"
+    train(pulled, "--grid-pull", "100")
+    train(plain)
+    hists = [[json.loads(l) for l in (r / "history.jsonl").read_text().splitlines()]
+             for r in (pulled, plain)]
+    assert [h["phase"] for h in hists[0]] == ["cat_bn", "folded"]
+    assert hists[0][0]["train_loss"] == hists[1][0]["train_loss"]      # phase 1: no pull
+    ends = [torch.load(r / "final.pt", weights_only=False)["model"] for r in (pulled, plain)]
+    assert not torch.equal(ends[0]["convs.3.weight"], ends[1]["convs.3.weight"])
+    assert_export_is_exact(pulled)
+    for bad in (["--grid-pull", "-1"], ["--grid-pull", "1", "--incremental"]):
+        with pytest.raises(SystemExit):
+            cli_main(["train", "--data", data, "--out", str(tmp_path), *bad])
+        assert "--grid-pull takes C >= 0" in capsys.readouterr().err

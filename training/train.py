@@ -115,6 +115,11 @@ def parse_args(argv=None):
                    help="phase 2 by incremental quantisation (INQ): each epoch freezes more of "
                         "each layer's largest weights at their 5-bit log values (1/2, 3/4, 7/8, "
                         "...) while the rest train in float; the rest is quantised at the end")
+    p.add_argument("--grid-pull", type=float, default=0.0, metavar="C",
+                   help="phase 2: add C/2 * sum (w - q(w))^2 over every layer's weights (q: the "
+                        "5-bit log quantiser, no gradient through it), C rising linearly from 0 "
+                        "over phase 2, so that each latent weight settles on the power of two it "
+                        "rounds to instead of flipping between two (oscillation dampening)")
     p.add_argument("--phase1-from", nargs="+", default=None, metavar="CAT_BN_END_PT",
                    help="skip phase 1: phase 2 starts from the uniform average of these phase-1 "
                         "ends (OUT/cat_bn-end.pt of CAT runs with this --arch, --T, --coding, "
@@ -142,6 +147,9 @@ def parse_args(argv=None):
         p.error("--average-from takes a phase-2 epoch of a CAT run: 1..--quant-epochs")
     if a.incremental and (a.mode != "cat" or a.average_from):
         p.error("--incremental is a CAT phase-2 option (--mode cat), without --average-from")
+    if a.grid_pull < 0 or (a.grid_pull and (a.mode != "cat" or a.incremental)):
+        p.error("--grid-pull takes C >= 0 and is a CAT phase-2 option (--mode cat), without "
+                "--incremental")
     if a.fold_aware and a.mode != "cat":
         p.error("--fold-aware is a CAT phase-1 option (--mode cat)")
     if a.quant_teacher == "phase1" and a.mode != "cat":
@@ -530,6 +538,20 @@ def load_teacher(path, device, option="--teacher"):
     return net
 
 
+def grid_distance(model: CatNet) -> torch.Tensor:
+    """(1/2) sum over every layer's weights of (w - q(w))^2, q the 5-bit log quantiser with the
+    layer's offset k, without gradient through q: its gradient w - q(w) pulls each latent weight
+    toward the power of two it rounds to now (oscillation dampening, Nagel et al. 2022). Late in
+    phase 2 weights near a rounding point otherwise flip between two powers of two from step to
+    step, and the exported network is one sample of that noise."""
+    total = 0.0
+    for layer in (*model.convs, model.fc):
+        w = layer.weight
+        q = log5_values(w, weight_exponent_offset(w)).to(w.dtype)
+        total = total + 0.5 * (w - q).pow(2).sum()
+    return total
+
+
 @torch.no_grad()
 def distillation_targets(teachers: list, x: torch.Tensor, temp: float) -> torch.Tensor:
     """The teachers' mean class probabilities at temperature temp: an ensemble's soft labels
@@ -700,8 +722,11 @@ def train(a, out: Path, ranks: Ranks) -> int:
                     kd = Fn.kl_div(Fn.log_softmax(logits / a.distill_temp, 1), soft,
                                    reduction="batchmean") * a.distill_temp ** 2
                     loss = (1 - a.distill) * loss + a.distill * kd
+                objective = loss     # what is logged: the task loss, comparable across runs
+                if a.grid_pull and form == "folded":
+                    objective = loss + a.grid_pull * (step + 1) / total * grid_distance(model)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 opt.step()
                 if inq:
                     inq.restore(model)
