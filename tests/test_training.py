@@ -498,3 +498,25 @@ def test_grid_pull_trains_exports_and_is_checked(tmp_path, train, capsys, data):
         with pytest.raises(SystemExit):
             cli_main(["train", "--data", data, "--out", str(tmp_path), *bad])
         assert "--grid-pull takes C >= 0" in capsys.readouterr().err
+
+
+def test_adam_phase_two_trains_exports_and_guards_resume(tmp_path, train, capsys, data):
+    """--quant-optimizer adam: phase 1 is unchanged (SGD), phase 2 steps with AdamW (its state
+    is in the checkpoint and a resume continues it), the export is exact; resuming phase 2 with
+    the other optimiser is one error."""
+    adam, sgd = tmp_path / "adam", tmp_path / "sgd"
+    train(adam, "--quant-optimizer", "adam", "--quant-lr", "1e-4")
+    train(sgd, "--quant-lr", "1e-4")
+    hists = [[json.loads(l) for l in (r / "history.jsonl").read_text().splitlines()]
+             for r in (adam, sgd)]
+    assert hists[0][0]["train_loss"] == hists[1][0]["train_loss"]      # phase 1: SGD in both
+    ends = [torch.load(r / "last.pt", weights_only=False) for r in (adam, sgd)]
+    assert not torch.equal(ends[0]["model"]["convs.5.weight"], ends[1]["model"]["convs.5.weight"])
+    assert "exp_avg_sq" in ends[0]["optimizer"]["state"][0]        # AdamW's state, saved
+    assert_export_is_exact(adam)
+    train(adam, "--quant-optimizer", "adam", "--quant-lr", "1e-4", "--quant-epochs", "2",
+          "--resume")
+    assert cli_main(["train", "--data", data, "--out", str(adam), "--subset", "128",
+                     "--batch", "32", "--epochs", "1", "--quant-epochs", "3", "--max-steps", "2",
+                     "--resume"]) == 2
+    assert "--resume with --quant-optimizer sgd but phase 2" in capsys.readouterr().err

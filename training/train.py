@@ -73,6 +73,11 @@ def parse_args(argv=None):
     # 0.001: at 0.01 phase 2 collapsed VGG-16 and the compact net (run F, session 3) and
     # diverged burst coding; every shipped model's phase 2 ran at 0.001 (docs/training.md)
     p.add_argument("--quant-lr", type=float, default=0.001, help="initial learning rate of phase 2")
+    p.add_argument("--quant-optimizer", choices=["sgd", "adam"], default="sgd",
+                   help="phase 2's optimiser: SGD (Nesterov momentum 0.9) or Adam (AdamW; "
+                        "--quant-lr is then Adam's step size, e.g. 1e-4). Without BatchNorm one "
+                        "SGD learning rate moves the layers' folded weights by relative steps "
+                        "over 200x apart; Adam's per-weight step does not depend on the layer's scale")
     p.add_argument("--wd", type=float, default=5e-4)
     p.add_argument("--quant-wd", type=float, default=5e-5)
     p.add_argument("--label-smoothing", type=float, default=0.1)
@@ -449,9 +454,10 @@ def make_optimizer(model, phase, a):
     wd = a.quant_wd if phase == "folded" else a.wd
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    return torch.optim.SGD([{"params": decay, "weight_decay": wd},
-                            {"params": no_decay, "weight_decay": 0.0}],
-                           lr=0.0, momentum=0.9, nesterov=True)
+    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+    if phase == "folded" and a.quant_optimizer == "adam":
+        return torch.optim.AdamW(groups, lr=0.0)     # decoupled decay: w -= lr * wd * w
+    return torch.optim.SGD(groups, lr=0.0, momentum=0.9, nesterov=True)
 
 
 def phases(a):
@@ -616,6 +622,9 @@ def train(a, out: Path, ranks: Ranks) -> int:
                                  f"but {out / 'last.pt'} was trained with "
                                  f"{ck['args'].get(key, before)}")
         start_phase, start_epoch = ck["phase_index"], ck["epoch"]
+        if ck["form"] == "folded" and ck["args"].get("quant_optimizer", "sgd") != a.quant_optimizer:
+            raise UserError(f"--resume with --quant-optimizer {a.quant_optimizer} but phase 2 in "
+                            f"{out / 'last.pt'} ran with {ck['args'].get('quant_optimizer', 'sgd')}")
         model = CatNet(a.arch, ck["form"], a.T, num_classes, firing=a.firing,
                        ste_upper=a.ste_upper, coding=coding_of(a),
                        quantized_first=a.quantize_first_layer, fold_aware=a.fold_aware)
